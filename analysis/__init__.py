@@ -1,0 +1,1 @@
+"""Loading result CSVs and drawing the plots HPO researchers use."""

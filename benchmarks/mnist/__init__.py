@@ -1,0 +1,1 @@
+"""MNIST convnet: model space, config space and in-memory data."""

@@ -1,0 +1,1 @@
+"""NAS-Bench-201: cell search space, model, encodings and tabular data."""

@@ -1,0 +1,1 @@
+"""Thin CLI scripts over one shared module for flags and wiring."""

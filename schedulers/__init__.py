@@ -1,0 +1,1 @@
+"""Decision making: a factory from scheduler names to Syne Tune schedulers."""
