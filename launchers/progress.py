@@ -1,0 +1,38 @@
+"""A tqdm progress bar over trials or time, showing the best metric so far."""
+import sys
+
+from syne_tune.backend.trial_status import Status
+from syne_tune.tuner_callback import TunerCallback
+from tqdm import tqdm
+
+from launchers.results import ResultsWriter
+
+
+class ProgressBar(TunerCallback):
+    """Progress over finished trials when a trial limit is set, else over the time budget (seconds)."""
+
+    def __init__(self, writer: ResultsWriter, max_trials: int | None, max_seconds: float, time_unit: str = "s"):
+        self.writer = writer
+        self.by_trials = max_trials is not None
+        total = max_trials if self.by_trials else max_seconds
+        unit = "trial" if self.by_trials else time_unit
+        bar_format = None if self.by_trials else "{l_bar}{bar}| {n:.0f}/{total:.0f} " + time_unit + " [{elapsed}{postfix}]"
+        # Redraw at most twice a second on a terminal and every 30 s into a file or pipe.
+        interval = 0.5 if sys.stderr.isatty() else 30
+        self.bar = tqdm(total=total, unit=unit, bar_format=bar_format, dynamic_ncols=True, mininterval=interval)
+
+    def on_loop_end(self):
+        trials = self.writer.trials.values()
+        finished = sum(t["status"] not in (Status.in_progress, Status.stopping, Status.paused) for t in trials)
+        position = finished if self.by_trials else min(self.writer.tuner_time(), self.bar.total)
+        best = self.writer.best_trial()
+        postfix = {"trials": len(self.writer.trials), "running": len(self.writer.trials) - finished}
+        if best is not None:
+            postfix[f"best {self.writer.metric}"] = f"{best['best_metric']:.4g}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(position - self.bar.n)
+
+    def on_tuning_end(self):
+        self.on_loop_end()
+        self.bar.refresh()
+        self.bar.close()
