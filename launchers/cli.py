@@ -108,8 +108,9 @@ def _resolve_benchmark(parser: argparse.ArgumentParser, args: argparse.Namespace
         return get_benchmark(args.benchmark)
     missing = [name for name in CUSTOM_FLAGS if name not in given]
     if missing:
+        missing = ", ".join("--" + name.replace("_", "-") for name in missing)
         parser.error("Tuning your own script needs all of --training-script, --config-space, --metric, --mode, "
-                     f"--resource-attr and --max-resource; missing: {', '.join('--' + m.replace('_', '-') for m in missing)}.")
+                     f"--resource-attr and --max-resource; missing: {missing}.")
     if not Path(args.training_script).is_file():
         parser.error(f"Training script '{args.training_script}' does not exist: pass the path of a Python script.")
     if args.max_resource < 1:

@@ -1,4 +1,4 @@
-"""Tune a training script with BOHB, Hyperband with a KDE model of good configurations (see `--help`; the flags are shared by every launcher)."""
+"""Tune a training script with BOHB: Hyperband with a KDE model of good configurations (flags: `--help`)."""
 import sys
 
 from launchers.cli import main

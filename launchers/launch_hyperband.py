@@ -1,4 +1,4 @@
-"""Tune a training script with Hyperband, asynchronous successive halving over several brackets (see `--help`; the flags are shared by every launcher)."""
+"""Tune a training script with Hyperband: asynchronous successive halving over brackets (flags: `--help`)."""
 import sys
 
 from launchers.cli import main

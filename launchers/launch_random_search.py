@@ -1,4 +1,4 @@
-"""Tune a training script with random search (see `--help`; the flags are shared by every launcher)."""
+"""Tune a training script with random search (flags: `--help`)."""
 import sys
 
 from launchers.cli import main

@@ -16,7 +16,8 @@ class ProgressBar(TunerCallback):
         self.by_trials = max_trials is not None
         total = max_trials if self.by_trials else max_seconds
         unit = "trial" if self.by_trials else time_unit
-        bar_format = None if self.by_trials else "{l_bar}{bar}| {n:.0f}/{total:.0f} " + time_unit + " [{elapsed}{postfix}]"
+        bar_format = None if self.by_trials else \
+            "{l_bar}{bar}| {n:.0f}/{total:.0f} " + time_unit + " [{elapsed}{postfix}]"
         # Redraw at most twice a second on a terminal and every 30 s into a file or pipe.
         interval = 0.5 if sys.stderr.isatty() else 30
         self.bar = tqdm(total=total, unit=unit, bar_format=bar_format, dynamic_ncols=True, mininterval=interval)

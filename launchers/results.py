@@ -151,4 +151,3 @@ class ResultsWriter(TunerCallback):
         if not reported:
             return None
         return min(reported, key=lambda t: self.sign * t["best_metric"])
-

@@ -53,7 +53,7 @@ class PickRecordingSearcher(LastValueMultiFidelitySearcher):
 
 
 class BOHB(Hyperband):
-    """Asynchronous BOHB (Syne Tune's) that records for each trial its bracket and whether its config was a model pick."""
+    """Syne Tune's asynchronous BOHB, recording each trial's bracket and whether its config was a model pick."""
 
     def __init__(self, config_space: dict, random_seed: int, searcher_kwargs: dict[str, Any] | None = None, **kwargs):
         hyperparameters = [v for v in config_space.values() if hasattr(v, "sample")]
