@@ -136,7 +136,7 @@ class ResultsWriter(TunerCallback):
             frame = pd.DataFrame(columns=["trial_id", "tuner_time", self.resource_attr, self.metric]
                                  + [f"config_{name}" for name in self.hyperparameters])
         config_columns = [c for c in frame.columns if c.startswith("config_")]
-        leading = ["trial_id", "tuner_time", self.resource_attr]
+        leading = ["trial_id", "tuner_time", self.resource_attr, self.metric]
         metrics = [c for c in frame.columns if c not in leading and c not in config_columns]
         return frame[[c for c in leading if c in frame.columns] + metrics + config_columns]
 
