@@ -32,8 +32,8 @@ def run_trials(scheduler, n_trials: int, max_epochs: int = 9) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("min_r, max_r, eta, expected", [(1, 9, 3, 3), (1, 27, 3, 4), (1, 10, 3, 3), (3, 3, 3, 1),
-                                                          (1, 1000, 10, 4), (1, 200, 3, 5)])
+@pytest.mark.parametrize("min_r, max_r, eta, expected",
+                         [(1, 9, 3, 3), (1, 27, 3, 4), (1, 10, 3, 3), (3, 3, 3, 1), (1, 1000, 10, 4), (1, 200, 3, 5)])
 def test_bracket_count_follows_li_et_al(min_r, max_r, eta, expected):
     assert num_brackets(min_r, max_r, eta) == expected
 
