@@ -1,0 +1,303 @@
+"""Encodings of NAS-Bench-201 cells: architecture string, config dict, integer index, and a canonical form.
+
+A cell has 4 nodes (0 = input, 3 = output) and 6 edges, each holding one of the five operations in `OPS`. The
+hyperparameters `x0`..`x5` name the edges in the order of the official architecture string
+`|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`: x0 = 0->1; x1 = 0->2, x2 = 1->2; x3 = 0->3, x4 = 1->3, x5 = 2->3.
+
+Our **index** (not the official NAS-Bench-201 index, whose order follows the benchmark file) reads the six op
+indices (positions in `OPS`) as base-5 digits, x0 most significant:
+`index = sum(OPS.index(x_k) * 5 ** (5 - k) for k in range(6))`, so index 0 is the all-`none` cell and 15624 the
+all-`avg_pool_3x3` cell.
+
+Canonical form. A cell is first **reduced**: `none` edges are dropped, then every node that is not on a path
+from the input to the output is dropped with all its edges (so are ops hanging on a dead node). Two cells are
+equivalent when their reduced graphs, with ops as edge labels and input/output fixed, are isomorphic, i.e. equal
+up to relabelling the intermediate nodes 1 and 2. With only two intermediate nodes the isomorphisms are the
+identity and the swap of 1 and 2 (possible only when no edge joins 1 and 2), so the canonical index is the
+smallest index over both relabellings of the reduced graph, with `none` on the missing edges; that cell is the
+smallest index of its class. Cells whose output is always zero (no path from input to output) form one class,
+whose canonical index is 0.
+
+This gives 8,765 classes (checked against networkx Weisfeiler-Lehman hashing plus `is_isomorphic` in the tests).
+The NAS-Bench-201 paper's 6,466 "unique" cells come from a coarser, functional rule (the official
+`to_unique_str(consider_zero=True)`, which we reproduce at 6,466): it treats `skip_connect` as the identity, so a
+skip chain 0->1->3 equals a direct edge, and it compares expression trees, so two convs on separate nodes equal
+one shared node; graph isomorphism keeps those apart. Caveat of both rules: an op on a dead node is dropped
+although, after training, a conv on an all-zero input outputs its BatchNorm bias rather than zero.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from numbers import Integral
+from typing import Union
+
+import networkx as nx
+
+OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+HP_NAMES: tuple[str, ...] = tuple(f"x{k}" for k in range(len(EDGES)))
+NUM_NODES = 4
+INPUT_NODE, OUTPUT_NODE = 0, 3
+NUM_ARCHS = len(OPS) ** len(EDGES)  # 15,625
+
+Arch = Union[str, int, Mapping[str, str], Sequence[str]]
+"""An architecture: the official string, our integer index, a config dict with x0..x5, or six op names."""
+
+_OP_INDEX = {op: i for i, op in enumerate(OPS)}
+_EDGE_POS = {edge: k for k, edge in enumerate(EDGES)}
+_PLACES = tuple(len(OPS) ** (len(EDGES) - 1 - k) for k in range(len(EDGES)))
+_EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+class ArchitectureError(ValueError):
+    """A NAS-Bench-201 architecture (string, config, index or op list) that is not valid."""
+
+
+# ---------------------------------------------------------------- ops tuple <-> everything
+
+def _check_ops(ops: Sequence[str]) -> tuple[str, ...]:
+    ops = tuple(ops)
+    if len(ops) != len(EDGES):
+        raise ArchitectureError(f"The op list {list(ops)!r} has {len(ops)} entries; a cell needs exactly 6.")
+    for op in ops:
+        if not isinstance(op, str) or op not in _OP_INDEX:
+            raise ArchitectureError(f"Unknown operation {op!r}; accepted operations are {', '.join(OPS)}.")
+    return ops
+
+
+def ops_to_string(ops: Sequence[str]) -> str:
+    """The official architecture string of the six ops given in x0..x5 order."""
+    o = _check_ops(ops)
+    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
+
+
+def string_to_ops(arch_str: str) -> tuple[str, ...]:
+    """The six ops (x0..x5 order) of an official architecture string; strict about its format."""
+    if not isinstance(arch_str, str):
+        raise ArchitectureError(f"The architecture {arch_str!r} is not a string; expected one like {_EXAMPLE!r}.")
+    nodes = arch_str.split("+")
+    bad = f"Malformed architecture string {arch_str!r}; expected the form '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'."
+    if len(nodes) != NUM_NODES - 1:
+        raise ArchitectureError(bad)
+    ops = []
+    for j, node in enumerate(nodes, start=1):
+        if len(node) < 2 or node[0] != "|" or node[-1] != "|":
+            raise ArchitectureError(bad)
+        inputs = node[1:-1].split("|")
+        if len(inputs) != j:
+            raise ArchitectureError(bad)
+        for i, item in enumerate(inputs):
+            op, sep, src = item.partition("~")
+            if not sep or src != str(i):
+                raise ArchitectureError(bad)
+            if op not in _OP_INDEX:
+                raise ArchitectureError(
+                    f"Unknown operation {op!r} in architecture string {arch_str!r}; "
+                    f"accepted operations are {', '.join(OPS)}.")
+            ops.append(op)
+    # the string lists node 1's, node 2's, node 3's inputs: that is already x0..x5 order
+    return tuple(ops)
+
+
+def ops_to_index(ops: Sequence[str]) -> int:
+    """Our base-5 index of the six ops (x0 most significant)."""
+    o = _check_ops(ops)
+    return sum(_OP_INDEX[op] * place for op, place in zip(o, _PLACES))
+
+
+def index_to_ops(index: int) -> tuple[str, ...]:
+    """The six ops (x0..x5 order) of our index."""
+    index = _check_index(index)
+    return tuple(OPS[(index // place) % len(OPS)] for place in _PLACES)
+
+
+def _check_index(index: object) -> int:
+    if isinstance(index, bool) or not isinstance(index, Integral):
+        raise ArchitectureError(f"The architecture index {index!r} is not an integer; accepted are 0 to 15624.")
+    index = int(index)
+    if not 0 <= index < NUM_ARCHS:
+        raise ArchitectureError(f"The architecture index {index} is out of range; accepted are 0 to 15624.")
+    return index
+
+
+def config_to_ops(config: Mapping[str, str]) -> tuple[str, ...]:
+    """The six ops of a config dict holding x0..x5 (other keys, e.g. `epochs`, are ignored)."""
+    if not isinstance(config, Mapping):
+        raise ArchitectureError(f"The config {config!r} is not a dict; expected keys {', '.join(HP_NAMES)}.")
+    missing = [name for name in HP_NAMES if name not in config]
+    if missing:
+        raise ArchitectureError(
+            f"The config {dict(config)!r} lacks {', '.join(missing)}; it needs keys {', '.join(HP_NAMES)}.")
+    ops = tuple(config[name] for name in HP_NAMES)
+    for name, op in zip(HP_NAMES, ops):
+        if not isinstance(op, str) or op not in _OP_INDEX:
+            raise ArchitectureError(
+                f"Unknown operation {op!r} for {name}; accepted operations are {', '.join(OPS)}.")
+    return ops
+
+
+def ops_to_config(ops: Sequence[str]) -> dict[str, str]:
+    """The config dict {x0: op, ..., x5: op} of six ops."""
+    return dict(zip(HP_NAMES, _check_ops(ops)))
+
+
+# ---------------------------------------------------------------- public conversions
+
+@lru_cache(maxsize=1)
+def _string_to_index_table() -> dict[str, int]:
+    return {index_to_string(i): i for i in range(NUM_ARCHS)}
+
+
+@lru_cache(maxsize=None, typed=True)  # typed: True and 1.0 must not hit the cached entry of 1
+def index_to_string(index: int) -> str:
+    """The official architecture string of our index."""
+    return ops_to_string(index_to_ops(index))
+
+
+def string_to_index(arch_str: str) -> int:
+    """Our index of an official architecture string."""
+    index = _string_to_index_table().get(arch_str) if isinstance(arch_str, str) else None
+    if index is None:
+        return ops_to_index(string_to_ops(arch_str))  # raises the clear error (a valid string is always found)
+    return index
+
+
+def string_to_config(arch_str: str) -> dict[str, str]:
+    """The config dict (x0..x5) of an official architecture string."""
+    return ops_to_config(string_to_ops(arch_str))
+
+
+def config_to_string(config: Mapping[str, str]) -> str:
+    """The official architecture string of a config dict."""
+    return ops_to_string(config_to_ops(config))
+
+
+def config_to_index(config: Mapping[str, str]) -> int:
+    """Our index of a config dict."""
+    return ops_to_index(config_to_ops(config))
+
+
+def index_to_config(index: int) -> dict[str, str]:
+    """The config dict (x0..x5) of our index."""
+    return ops_to_config(index_to_ops(index))
+
+
+def to_ops(arch: Arch) -> tuple[str, ...]:
+    """The six ops (x0..x5 order) of an architecture given as string, index, config dict or op list."""
+    if isinstance(arch, str):
+        return string_to_ops(arch)
+    if isinstance(arch, Mapping):
+        return config_to_ops(arch)
+    if isinstance(arch, Integral) and not isinstance(arch, bool):
+        return index_to_ops(arch)
+    if isinstance(arch, (tuple, list)):
+        return _check_ops(arch)
+    raise ArchitectureError(
+        f"The architecture {arch!r} is of type {type(arch).__name__}; give an architecture string, "
+        f"an index in [0, 15625), a config dict with x0..x5 or a list of six op names.")
+
+
+def to_index(arch: Arch) -> int:
+    """Our index of an architecture given as string, index, config dict or op list."""
+    if type(arch) is int and 0 <= arch < NUM_ARCHS:  # fast path for table lookups
+        return arch
+    if isinstance(arch, str):
+        return string_to_index(arch)
+    if isinstance(arch, Integral) and not isinstance(arch, bool):
+        return _check_index(arch)
+    return ops_to_index(to_ops(arch))
+
+
+def to_string(arch: Arch) -> str:
+    """The official architecture string of an architecture given as string, index, config dict or op list."""
+    if isinstance(arch, Integral) and not isinstance(arch, bool):
+        return index_to_string(_check_index(arch))
+    return ops_to_string(to_ops(arch))
+
+
+def to_config(arch: Arch) -> dict[str, str]:
+    """The config dict (x0..x5) of an architecture given as string, index, config dict or op list."""
+    return ops_to_config(to_ops(arch))
+
+
+def all_strings() -> list[str]:
+    """The 15,625 architecture strings, in index order."""
+    return [index_to_string(i) for i in range(NUM_ARCHS)]
+
+
+# ---------------------------------------------------------------- reduction and canonical form
+
+def _reduce_edges(ops: tuple[str, ...]) -> dict[tuple[int, int], str]:
+    """The op-labelled edges of the reduced cell (none edges and edges touching dead nodes dropped)."""
+    live = {edge: op for edge, op in zip(EDGES, ops) if op != "none"}
+    forward = {INPUT_NODE}  # reachable from the input; EDGES is in topological order of targets
+    for (u, v) in sorted(live, key=lambda e: e[1]):
+        if u in forward:
+            forward.add(v)
+    backward = {OUTPUT_NODE}  # reaching the output
+    for (u, v) in sorted(live, key=lambda e: -e[0]):
+        if v in backward:
+            backward.add(u)
+    alive = forward & backward
+    if OUTPUT_NODE not in alive or INPUT_NODE not in alive:
+        return {}
+    return {(u, v): op for (u, v), op in live.items() if u in alive and v in alive}
+
+
+def reduced_graph(arch: Arch) -> nx.DiGraph:
+    """The reduced cell as a networkx DiGraph (empty when the output is always zero).
+
+    Edges carry `op`; nodes carry `role`: "input", "output" or "intermediate" (the labels to match on when
+    comparing cells with `networkx.is_isomorphic`).
+    """
+    graph = nx.DiGraph()
+    edges = _reduce_edges(to_ops(arch))
+    roles = {INPUT_NODE: "input", OUTPUT_NODE: "output"}
+    graph.add_nodes_from((n, {"role": roles.get(n, "intermediate")}) for n in sorted({n for e in edges for n in e}))
+    graph.add_edges_from((u, v, {"op": op}) for (u, v), op in edges.items())
+    return graph
+
+
+def _edges_index(edges: Mapping[tuple[int, int], str]) -> int:
+    return sum(_OP_INDEX[op] * _PLACES[_EDGE_POS[edge]] for edge, op in edges.items())
+
+
+_SWAP = {0: 0, 1: 2, 2: 1, 3: 3}
+
+
+def canonical_index(arch: Arch) -> int:
+    """The smallest index among the cells equivalent to `arch` under reduction and graph isomorphism."""
+    edges = _reduce_edges(to_ops(arch))
+    best = _edges_index(edges)
+    if (1, 2) not in edges:  # relabelling 1 <-> 2 keeps the cell topology only without an edge between them
+        best = min(best, _edges_index({(_SWAP[u], _SWAP[v]): op for (u, v), op in edges.items()}))
+    return best
+
+
+def canonical_string(arch: Arch) -> str:
+    """The architecture string of `canonical_index(arch)`."""
+    return index_to_string(canonical_index(arch))
+
+
+def is_zero_cell(arch: Arch) -> bool:
+    """Whether the cell's output is always zero (no path of non-`none` ops from input to output)."""
+    return not _reduce_edges(to_ops(arch))
+
+
+@lru_cache(maxsize=1)
+def _classes() -> dict[int, tuple[int, ...]]:
+    classes: dict[int, list[int]] = {}
+    for index in range(NUM_ARCHS):
+        classes.setdefault(canonical_index(index), []).append(index)
+    return {key: tuple(members) for key, members in classes.items()}
+
+
+def isomorphism_classes() -> dict[int, list[int]]:
+    """All classes: canonical index -> sorted member indices (computed in memory, well under a second)."""
+    return {key: list(members) for key, members in _classes().items()}
+
+
+def num_isomorphism_classes() -> int:
+    """How many distinct cells there are after reduction and isomorphism (8,765; see the module docstring)."""
+    return len(_classes())
