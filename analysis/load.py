@@ -1,0 +1,280 @@
+"""Load results folders (``results.csv``, ``trials.csv``, ``metadata.json``) into tidy pandas frames.
+
+A results folder is what a launcher writes under ``results/<experiment>/``; see the README for its columns.
+``load_experiments`` accepts experiment folders and parent folders holding several of them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+RESULTS_FILE = "results.csv"
+TRIALS_FILE = "trials.csv"
+METADATA_FILE = "metadata.json"
+FOLDER_FILES = (RESULTS_FILE, TRIALS_FILE, METADATA_FILE)
+CONFIG_PREFIX = "config_"
+
+REQUIRED_METADATA = ("metric", "mode", "scheduler")
+REQUIRED_TRIALS_COLUMNS = ("trial_id", "status", "epochs", "best_metric", "last_metric", "start_time", "end_time")
+OPTIONAL_TRIALS_COLUMNS = ("bracket", "model_based")
+TRIAL_STATUSES = ("Completed", "Stopped", "Failed", "InProgress", "Paused")
+
+
+class ResultsFolderError(ValueError):
+    """A results folder is missing, incomplete or malformed; the message is one sentence for the user."""
+
+
+@dataclass
+class Experiment:
+    """One tuning run: its metadata and its two tables.
+
+    ``results`` has one row per report (sorted by tuner time), ``trials`` one row per trial (sorted by trial id).
+    """
+
+    name: str
+    path: Path
+    metadata: dict = field(repr=False)
+    results: pd.DataFrame = field(repr=False)
+    trials: pd.DataFrame = field(repr=False)
+    label: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            self.label = self.name
+
+    @property
+    def metric(self) -> str:
+        return str(self.metadata["metric"])
+
+    @property
+    def mode(self) -> str:
+        return str(self.metadata["mode"])
+
+    @property
+    def method(self) -> str:
+        """The scheduler name, used to group seeds of the same method."""
+        return str(self.metadata["scheduler"])
+
+    @property
+    def benchmark(self) -> str:
+        return str(self.metadata.get("benchmark") or "unknown")
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.metadata.get("seed")
+        return None if seed is None else int(seed)
+
+    @property
+    def resource_attr(self) -> str:
+        return str(self.metadata.get("resource_attr") or "epoch")
+
+    @property
+    def n_workers(self) -> int | None:
+        n = self.metadata.get("n_workers")
+        return None if n is None else int(n)
+
+    @property
+    def simulated(self) -> bool:
+        return self.metadata.get("backend") == "simulated"
+
+    @property
+    def time_unit(self) -> str:
+        """``"simulated seconds"`` for the simulated backend, ``"seconds"`` otherwise."""
+        return "simulated seconds" if self.simulated else "seconds"
+
+    @property
+    def config_columns(self) -> list[str]:
+        """The ``config_<name>`` columns of the results table."""
+        return [c for c in self.results.columns if c.startswith(CONFIG_PREFIX)]
+
+    @property
+    def has_model_based(self) -> bool:
+        """Whether trials.csv says for some trial whether its config was a model-based pick (BOHB)."""
+        return bool(self.trials["model_based"].notna().any())
+
+
+def _read_csv(folder: Path, file: str) -> pd.DataFrame:
+    path = folder / file
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ResultsFolderError(f"{path} is empty; expected a CSV file with a header line.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ResultsFolderError(f"{path} is not a readable CSV file ({first}).") from None
+
+
+def _check_columns(folder: Path, file: str, df: pd.DataFrame, required: Iterable[str], what: str) -> None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        cols = ", ".join(repr(c) for c in missing)
+        noun = "column" if len(missing) == 1 else "columns"
+        raise ResultsFolderError(
+            f"{folder / file} lacks the {noun} {cols}; expected {what}.")
+
+
+def _to_numeric(folder: Path, file: str, df: pd.DataFrame, column: str, integer: bool = False) -> None:
+    values = pd.to_numeric(df[column], errors="coerce")
+    bad = values.isna() & df[column].notna()
+    if bad.any():
+        example = df.loc[bad, column].iloc[0]
+        raise ResultsFolderError(
+            f"{folder / file} has a non-numeric value {example!r} in column {column!r}; expected numbers.")
+    if integer and values.notna().all():
+        values = values.astype(np.int64)
+    df[column] = values
+
+
+def _parse_bool(values: pd.Series) -> pd.Series:
+    """Map True/False (bools or strings, any case) to a nullable boolean column; anything else to NA."""
+    text = values.astype("string").str.strip().str.lower()
+    return text.map({"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}).astype("boolean")
+
+
+def _load_metadata(folder: Path) -> dict:
+    path = folder / METADATA_FILE
+    try:
+        metadata = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ResultsFolderError(f"{path} is not valid JSON ({err.msg} at line {err.lineno}).") from None
+    if not isinstance(metadata, dict):
+        raise ResultsFolderError(f"{path} holds a {type(metadata).__name__}; expected a JSON object.")
+    missing = [k for k in REQUIRED_METADATA if metadata.get(k) in (None, "")]
+    if missing:
+        keys = ", ".join(repr(k) for k in missing)
+        raise ResultsFolderError(
+            f"{path} lacks the key(s) {keys}; expected at least {', '.join(REQUIRED_METADATA)}.")
+    if metadata["mode"] not in ("min", "max"):
+        raise ResultsFolderError(f"{path} has mode {metadata['mode']!r}; expected \"min\" or \"max\".")
+    return metadata
+
+
+def is_results_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding at least one of results.csv, trials.csv, metadata.json."""
+    path = Path(path)
+    return path.is_dir() and any((path / f).is_file() for f in FOLDER_FILES)
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Load one results folder; raise ``ResultsFolderError`` with one clear sentence if it is malformed."""
+    folder = Path(path)
+    if not folder.exists():
+        raise ResultsFolderError(f"{folder} does not exist; expected a results folder.")
+    if not folder.is_dir():
+        raise ResultsFolderError(f"{folder} is not a folder; expected a results folder holding "
+                                 f"{', '.join(FOLDER_FILES)}.")
+    missing = [f for f in FOLDER_FILES if not (folder / f).is_file()]
+    if missing:
+        raise ResultsFolderError(
+            f"{folder} lacks {' and '.join(missing)}; a results folder holds {', '.join(FOLDER_FILES)}.")
+
+    metadata = _load_metadata(folder)
+    metric = str(metadata["metric"])
+    resource_attr = str(metadata.get("resource_attr") or "epoch")
+
+    results = _read_csv(folder, RESULTS_FILE)
+    _check_columns(folder, RESULTS_FILE, results, ("trial_id", "tuner_time", resource_attr, metric),
+                   f"one row per report with trial_id, tuner_time, {resource_attr} and the metric {metric!r} "
+                   f"(the metric named in {METADATA_FILE})")
+    _to_numeric(folder, RESULTS_FILE, results, "trial_id", integer=True)
+    _to_numeric(folder, RESULTS_FILE, results, "tuner_time")
+    _to_numeric(folder, RESULTS_FILE, results, resource_attr, integer=True)
+    _to_numeric(folder, RESULTS_FILE, results, metric)
+    results = results.sort_values(["tuner_time", "trial_id", resource_attr], kind="mergesort").reset_index(drop=True)
+
+    trials = _read_csv(folder, TRIALS_FILE)
+    _check_columns(folder, TRIALS_FILE, trials, REQUIRED_TRIALS_COLUMNS,
+                   "one row per trial with " + ", ".join(REQUIRED_TRIALS_COLUMNS + OPTIONAL_TRIALS_COLUMNS))
+    for col in ("trial_id", "epochs"):
+        _to_numeric(folder, TRIALS_FILE, trials, col, integer=True)
+    for col in ("best_metric", "last_metric", "start_time", "end_time"):
+        _to_numeric(folder, TRIALS_FILE, trials, col)
+    if "bracket" in trials.columns:
+        _to_numeric(folder, TRIALS_FILE, trials, "bracket")
+        trials["bracket"] = trials["bracket"].astype("Int64")
+    else:
+        trials["bracket"] = pd.array([pd.NA] * len(trials), dtype="Int64")
+    if "model_based" in trials.columns:
+        trials["model_based"] = _parse_bool(trials["model_based"])
+    else:
+        trials["model_based"] = pd.array([pd.NA] * len(trials), dtype="boolean")
+    trials["status"] = trials["status"].astype("str")
+    trials = trials.sort_values("trial_id", kind="mergesort").reset_index(drop=True)
+
+    name = str(metadata.get("experiment_name") or folder.name)
+    return Experiment(name=name, path=folder, metadata=metadata, results=results, trials=trials)
+
+
+def find_experiment_folders(path: str | Path) -> list[Path]:
+    """The results folders at or below ``path`` (sorted); a results folder's own subfolders are not searched."""
+    root = Path(path)
+    if not root.exists():
+        raise ResultsFolderError(f"{root} does not exist; expected a results folder or a folder holding some.")
+    if not root.is_dir():
+        raise ResultsFolderError(f"{root} is not a folder; expected a results folder or a folder holding some.")
+    if is_results_folder(root):
+        return [root]
+    found: list[Path] = []
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if is_results_folder(child):
+            found.append(child)
+        else:
+            found.extend(find_experiment_folders(child))
+    return found
+
+
+def load_experiments(paths: str | Path | Iterable[str | Path]) -> list[Experiment]:
+    """Load experiment folders, or every experiment folder below parent folders; labels are made unique."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    folders: list[Path] = []
+    for path in paths:
+        found = find_experiment_folders(path)
+        if not found:
+            raise ResultsFolderError(
+                f"{path} holds no results folder; expected a folder with {', '.join(FOLDER_FILES)} "
+                f"or a folder of such folders.")
+        folders.extend(f for f in found if f.resolve() not in {g.resolve() for g in folders})
+    experiments = [load_experiment(f) for f in folders]
+    counts: dict[str, int] = {}
+    for exp in experiments:
+        counts[exp.name] = counts.get(exp.name, 0) + 1
+    seen: dict[str, int] = {}
+    for exp in experiments:
+        if counts[exp.name] > 1:
+            seen[exp.name] = seen.get(exp.name, 0) + 1
+            exp.label = f"{exp.name}-{seen[exp.name]}"
+    return experiments
+
+
+def group_by_method(experiments: Iterable[Experiment]) -> dict[str, list[Experiment]]:
+    """Experiments grouped by method (scheduler name), methods in order of first appearance."""
+    groups: dict[str, list[Experiment]] = {}
+    for exp in experiments:
+        groups.setdefault(exp.method, []).append(exp)
+    return groups
+
+
+def group_by_benchmark(experiments: Iterable[Experiment]) -> dict[str, list[Experiment]]:
+    """Experiments grouped by benchmark, metric and mode (only these are comparable), keyed by a readable name."""
+    groups: dict[tuple[str, str, str], list[Experiment]] = {}
+    for exp in experiments:
+        groups.setdefault((exp.benchmark, exp.metric, exp.mode), []).append(exp)
+    benchmarks = [b for b, _, _ in groups]
+    return {(b if benchmarks.count(b) == 1 else f"{b} ({m}, {mode})"): exps
+            for (b, m, mode), exps in groups.items()}
+
+
+def time_unit(experiments: Iterable[Experiment]) -> str:
+    """The time unit shared by experiments: "seconds", "simulated seconds" or a note that they are mixed."""
+    kinds = {exp.simulated for exp in experiments}
+    if kinds == {True}:
+        return "simulated seconds"
+    if kinds == {False} or not kinds:
+        return "seconds"
+    return "seconds; simulated and wall-clock mixed"

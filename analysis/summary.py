@@ -1,0 +1,167 @@
+"""The markdown summary: best configuration per experiment, and per method the final metric and time to a target."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import CONFIG_PREFIX, Experiment, group_by_benchmark, time_unit
+from analysis.trajectories import final_values, times_to_target
+
+
+def best_configuration(exp: Experiment) -> dict | None:
+    """The best report of an experiment (by mode; earliest on ties): value, epoch, trial id, time and config."""
+    res = exp.results[exp.results[exp.metric].notna()]
+    if res.empty:
+        return None
+    values = res[exp.metric].to_numpy(dtype=float)
+    i = int(np.argmin(values) if exp.mode == "min" else np.argmax(values))  # results are sorted by time
+    row = res.iloc[i]
+    config = {c[len(CONFIG_PREFIX):]: _plain(row[c]) for c in exp.config_columns}
+    return {"experiment": exp.label, "method": exp.method, "seed": exp.seed, "metric": exp.metric,
+            "value": float(row[exp.metric]), "epoch": int(row[exp.resource_attr]), "trial_id": int(row["trial_id"]),
+            "tuner_time": float(row["tuner_time"]), "config": config}
+
+
+def best_configurations(experiments: Iterable[Experiment]) -> pd.DataFrame:
+    """One row per experiment with its best report (see ``best_configuration``); experiments without reports
+    are left out."""
+    rows = [b for b in (best_configuration(e) for e in experiments) if b is not None]
+    return pd.DataFrame(rows, columns=["experiment", "method", "seed", "metric", "value", "epoch", "trial_id",
+                                       "tuner_time", "config"])
+
+
+def default_target(experiments: Sequence[Experiment]) -> float:
+    """The median over methods of each method's mean final incumbent value (NaN without reports)."""
+    finals = final_values(experiments)
+    per_method = finals.groupby("method", sort=False)["final"].mean().dropna()
+    return float(per_method.median()) if len(per_method) else float("nan")
+
+
+def _se(values: pd.Series) -> float:
+    v = values.dropna()
+    return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def method_summary(experiments: Sequence[Experiment], target: float) -> pd.DataFrame:
+    """Per method: seeds, mean and standard error of the final incumbent, and of the time to reach ``target``
+    over the seeds that reached it (``reached`` counts them)."""
+    finals = final_values(experiments)
+    ttt = times_to_target(experiments, target)
+    rows = []
+    for method, f in finals.groupby("method", sort=False):
+        t = ttt.loc[ttt["method"] == method, "time"]
+        rows.append({"method": method, "n_seeds": len(f), "final_mean": float(f["final"].mean()),
+                     "final_se": _se(f["final"]), "reached": int(t.notna().sum()),
+                     "time_mean": float(t.mean()) if t.notna().any() else float("nan"), "time_se": _se(t)})
+    return pd.DataFrame(rows, columns=["method", "n_seeds", "final_mean", "final_se", "reached", "time_mean",
+                                       "time_se"])
+
+
+def _plain(value: object) -> object:
+    """numpy scalars to Python ones."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _fmt(x: object, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, (float, np.floating)):
+        text = f"{x:.{digits}g}"
+        if "e" in text and 1e-4 <= abs(x) < 1e9:  # 3.8e+02 -> 380
+            text = f"{float(text):f}".rstrip("0").rstrip(".")
+        return text
+    return str(x)
+
+
+def _pm(mean: float, se: float) -> str:
+    """``mean ± se`` (just the mean when there is no standard error)."""
+    return _fmt(mean) if math.isnan(se) else f"{_fmt(mean)} ± {_fmt(se, 2)}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _config_text(config: dict) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in config.items())
+
+
+def summary_markdown(experiments: Sequence[Experiment], target: float | None = None,
+                     figures: Sequence[str | Path] = ()) -> str:
+    """The summary as markdown: per benchmark, the best configuration of each experiment and a table per method.
+
+    ``target`` applies to every benchmark; by default each benchmark gets the median of its methods' mean final
+    values. ``figures`` (paths relative to the summary) are listed at the end.
+    """
+    lines = ["# Tuning results summary", ""]
+    groups = group_by_benchmark(experiments)
+    for bench, exps in groups.items():
+        metric, mode = exps[0].metric, exps[0].mode
+        unit = time_unit(exps)
+        lines += [f"## {bench}", "",
+                  f"Metric `{metric}` ({'lower' if mode == 'min' else 'higher'} is better); "
+                  f"{len(exps)} experiment{'s' if len(exps) != 1 else ''}; times in {unit}.", ""]
+        best = best_configurations(exps)
+        lines += ["### Best configuration per experiment", ""]
+        rows = []
+        for exp in exps:
+            b = best[best["experiment"] == exp.label]
+            n_trials = len(exp.trials)
+            status = str(exp.metadata.get("status") or "?")
+            if b.empty:
+                rows.append([exp.label, exp.method, _fmt(exp.seed), "–", "–", "–", "–", str(n_trials), status, ""])
+                continue
+            r = b.iloc[0]
+            rows.append([exp.label, exp.method, _fmt(exp.seed), _fmt(r["value"]), str(r["epoch"]), str(r["trial_id"]),
+                         _fmt(r["tuner_time"]), str(n_trials), status, _config_text(r["config"])])
+        lines += _table(["experiment", "method", "seed", f"best {metric}", exps[0].resource_attr, "trial",
+                         f"time ({unit})", "trials", "status", "configuration"], rows)
+        if not best.empty:
+            i = int(best["value"].idxmin() if mode == "min" else best["value"].idxmax())
+            r = best.loc[i]
+            lines += ["", f"Best overall: {metric} = {_fmt(r['value'])} in `{r['experiment']}` (trial {r['trial_id']}, "
+                          f"{exps[0].resource_attr} {r['epoch']}): {_config_text(r['config'])}."]
+        if best.empty:
+            lines += ["", "No experiment of this benchmark has reported yet.", ""]
+            continue
+        if target is None:
+            tgt = default_target(exps)
+            note = (f"derived from the data as the median over methods of their mean final {metric} "
+                    f"(choose another with --target)")
+        else:
+            tgt = float(target)
+            note = "as given"
+        summary = method_summary(exps, tgt)
+        lines += ["", "### Per method", "",
+                  f"Final {metric}: the best value of each run, mean ± standard error over seeds.", "",
+                  f"Target: {metric} {'≤' if mode == 'min' else '≥'} {_fmt(tgt)}, {note}. Time to target: the "
+                  f"first time the best value so far reached it, mean ± standard error over the seeds that did.", ""]
+        rows = []
+        for _, r in summary.iterrows():
+            rows.append([r["method"], str(r["n_seeds"]), _pm(r["final_mean"], r["final_se"]),
+                         f"{r['reached']}/{r['n_seeds']}",
+                         _pm(r["time_mean"], r["time_se"]) if r["reached"] else "not reached"])
+        lines += _table(["method", "seeds", f"final {metric}", "reached target", f"time to target ({unit})"], rows)
+        lines.append("")
+    if figures:
+        lines += ["## Figures", ""] + [f"- [{Path(f).as_posix()}]({Path(f).as_posix()})" for f in figures] + [""]
+    return "\n".join(lines)
+
+
+def write_summary(experiments: Sequence[Experiment], path: str | Path, target: float | None = None,
+                  figures: Sequence[str | Path] = ()) -> Path:
+    """Write ``summary_markdown`` to ``path`` and return it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(summary_markdown(experiments, target, figures))
+    return path
