@@ -29,8 +29,11 @@ class Benchmark:
     dataset_path_flag: str | None = "dataset_path"
     # Extra constants that every trial of this benchmark gets (e.g. the dataset of a tabulated benchmark).
     constants: dict[str, Any] = field(default_factory=dict)
-    # Builds the Syne Tune blackbox for the simulated backend, given the dataset name (tabulated benchmarks only).
-    blackbox: Callable[[str | None], Any] | None = None
+    # Script flag naming the dataset (NAS-Bench-201), and the dataset the benchmark was built for.
+    dataset_flag: str | None = None
+    dataset: str | None = None
+    # Builds the Syne Tune blackbox for the simulated backend (tabulated benchmarks only).
+    blackbox: Callable[[], Any] | None = None
 
     def script_config_space(self, max_epochs: int, dataset_path: str | None = None) -> dict[str, Any]:
         """The config space handed to the backend: hyperparameters plus the script's fixed flags."""
@@ -39,6 +42,8 @@ class Benchmark:
             space[self.epochs_flag] = max_epochs
         if dataset_path is not None and self.dataset_path_flag:
             space[self.dataset_path_flag] = dataset_path
+        if self.dataset_flag:
+            space[self.dataset_flag] = self.dataset
         return space
 
 
@@ -57,16 +62,58 @@ def _mnist_convnet() -> Benchmark:
     )
 
 
-BENCHMARKS: dict[str, Callable[[], Benchmark]] = {
-    "mnist_convnet": _mnist_convnet,
+def _nasbench201(dataset: str | None) -> Benchmark:
+    from benchmarks.nasbench201.blackbox import NB201Blackbox
+    from benchmarks.nasbench201.space import config_space
+    from benchmarks.nasbench201.table import load_named_table
+
+    table, table_path = load_named_table(dataset or NASBENCH201_DEFAULT_TABLE)
+    return Benchmark(
+        name="nasbench201",
+        description=f"NAS-Bench-201 cells looked up in the table {table_path}",
+        config_space=config_space(),
+        metric="valid_error",
+        mode="min",
+        resource_attr="epoch",
+        max_resource=table.n_epochs,
+        script=SCRIPTS_DIR / "nasbench201_lookup.py",
+        dataset_path_flag=None,
+        dataset_flag="table",
+        dataset=str(table_path),
+        blackbox=lambda: NB201Blackbox(table),
+    )
+
+
+def _nasbench201_train(dataset: str | None) -> Benchmark:
+    from benchmarks.nasbench201.space import config_space
+
+    return Benchmark(
+        name="nasbench201_train",
+        description="NAS-Bench-201 cells trained from scratch (SGD, cosine schedule, as in NAS-Bench-201)",
+        config_space=config_space(),
+        metric="valid_error",
+        mode="min",
+        resource_attr="epoch",
+        max_resource=200,
+        script=SCRIPTS_DIR / "nasbench201_train.py",
+        dataset_flag="dataset",
+        dataset=dataset or "mnist",
+    )
+
+
+NASBENCH201_DEFAULT_TABLE = "mnist10k"
+BENCHMARKS: dict[str, Callable[[str | None], Benchmark]] = {
+    "mnist_convnet": lambda dataset: _mnist_convnet(),
+    "nasbench201": _nasbench201,
+    "nasbench201_train": _nasbench201_train,
 }
 
 
-def get_benchmark(name: str) -> Benchmark:
-    """The registered benchmark called ``name``."""
+def get_benchmark(name: str, dataset: str | None = None) -> Benchmark:
+    """The registered benchmark called ``name``, on ``dataset`` where it has several (NAS-Bench-201)."""
     if name not in BENCHMARKS:
         raise UnknownBenchmarkError(f"Unknown benchmark '{name}': choose one of {', '.join(sorted(BENCHMARKS))}.")
-    return BENCHMARKS[name]()
+    return BENCHMARKS[name](dataset)
 
 
 def custom_benchmark(script: str | Path, config_space_file: str | Path, metric: str, mode: str,

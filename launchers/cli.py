@@ -15,11 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.configspace_json import ConfigSpaceFileError
-from benchmarks.registry import BENCHMARKS, Benchmark, custom_benchmark, get_benchmark
+from benchmarks.nasbench201.table import TableError
+from benchmarks.registry import BENCHMARKS, NASBENCH201_DEFAULT_TABLE, Benchmark, custom_benchmark, get_benchmark
+from launchers.backends import local_backend, simulated_backend
 from launchers.results import ResultsWriter
 from schedulers.factory import SCHEDULERS, make_scheduler, scheduler_arguments
 
 DEFAULT_MAX_WALLCLOCK_TIME = 600.0
+DEFAULT_SIMULATED_TRIALS = 100
 # Seconds the tuner sleeps while all workers are busy; Syne Tune's default of 5 s adds seconds to every trial.
 TUNER_SLEEP_TIME = 0.05
 CUSTOM_FLAGS = ("training_script", "config_space", "metric", "mode", "resource_attr", "max_resource")
@@ -38,10 +41,13 @@ def build_parser(scheduler: str) -> argparse.ArgumentParser:
     parser.add_argument("--benchmark", default="mnist_convnet",
                         help=f"registered benchmark to tune: {', '.join(sorted(BENCHMARKS))}")
     parser.add_argument("--n-workers", type=int, default=4, help="trials run in parallel")
-    parser.add_argument("--max-wallclock-time", type=float, default=DEFAULT_MAX_WALLCLOCK_TIME,
-                        help="stop after this many seconds of tuning")
+    parser.add_argument("--max-wallclock-time", type=float, default=None,
+                        help="stop after this many seconds of tuning (simulated seconds on the simulated backend); "
+                             f"default {DEFAULT_MAX_WALLCLOCK_TIME:.0f} on the local backend, none on the "
+                             "simulated one")
     parser.add_argument("--max-num-trials", type=int, default=None,
-                        help="start no more than this many trials; the run ends when they have finished")
+                        help="start no more than this many trials; the run ends when they have finished "
+                             f"(default on the simulated backend: {DEFAULT_SIMULATED_TRIALS})")
     parser.add_argument("--min-epochs", type=int, default=1, help="smallest budget (Hyperband/BOHB rung)")
     parser.add_argument("--max-epochs", type=int, default=None, help="largest budget (default: the benchmark's)")
     parser.add_argument("--eta", type=float, default=3, help="reduction factor of successive halving")
@@ -51,8 +57,12 @@ def build_parser(scheduler: str) -> argparse.ArgumentParser:
                         help="name of the experiment folder (default: <benchmark>-<scheduler>-<timestamp>)")
     parser.add_argument("--dataset-path", default=None,
                         help="data folder handed to the training script (default: the script's own, data/)")
-    parser.add_argument("--backend", choices=["local"], default="local",
-                        help="local: every trial is a process on this machine")
+    parser.add_argument("--dataset", default=None,
+                        help="nasbench201: table name in benchmarks/nasbench201/data/ or a .npz path (default "
+                             f"{NASBENCH201_DEFAULT_TABLE}); nasbench201_train: mnist or cifar10")
+    parser.add_argument("--backend", choices=["local", "simulated"], default="local",
+                        help="local: every trial is a process on this machine; simulated: tabulated benchmarks "
+                             "(nasbench201) replayed on Syne Tune's simulator in simulated time")
     parser.add_argument("--verbose", action="store_true",
                         help="print Syne Tune's per-trial log instead of writing it to <experiment>/tuner.log")
     custom = parser.add_argument_group(
@@ -73,7 +83,8 @@ def parse_args(scheduler: str, argv: list[str] | None = None) -> tuple[argparse.
     benchmark = _resolve_benchmark(parser, args)
     checks = [
         (args.n_workers >= 1, f"--n-workers must be at least 1, got {args.n_workers}."),
-        (args.max_wallclock_time > 0, f"--max-wallclock-time must be positive seconds, got {args.max_wallclock_time}."),
+        (args.max_wallclock_time is None or args.max_wallclock_time > 0,
+         f"--max-wallclock-time must be positive seconds, got {args.max_wallclock_time}."),
         (args.max_num_trials is None or args.max_num_trials >= 1,
          f"--max-num-trials must be at least 1, got {args.max_num_trials}."),
         (args.eta > 1, f"--eta must be greater than 1, got {args.eta}."),
@@ -82,6 +93,14 @@ def parse_args(scheduler: str, argv: list[str] | None = None) -> tuple[argparse.
     for ok, message in checks:
         if not ok:
             parser.error(message)
+    if args.backend == "simulated":
+        if benchmark.blackbox is None:
+            parser.error(f"--backend simulated needs a tabulated benchmark, and '{benchmark.name}' has no table: use "
+                         "--benchmark nasbench201.")
+        if args.max_wallclock_time is None and args.max_num_trials is None:
+            args.max_num_trials = DEFAULT_SIMULATED_TRIALS
+    elif args.max_wallclock_time is None:
+        args.max_wallclock_time = DEFAULT_MAX_WALLCLOCK_TIME
     args.max_epochs = benchmark.max_resource if args.max_epochs is None else args.max_epochs
     if not args.min_epochs <= args.max_epochs <= benchmark.max_resource:
         parser.error(f"--min-epochs {args.min_epochs} and --max-epochs {args.max_epochs} must satisfy "
@@ -105,7 +124,10 @@ def _resolve_benchmark(parser: argparse.ArgumentParser, args: argparse.Namespace
     if not given:
         if args.benchmark not in BENCHMARKS:
             parser.error(f"Unknown benchmark '{args.benchmark}': choose one of {', '.join(sorted(BENCHMARKS))}.")
-        return get_benchmark(args.benchmark)
+        try:
+            return get_benchmark(args.benchmark, args.dataset)
+        except TableError as error:
+            parser.error(str(error))
     missing = [name for name in CUSTOM_FLAGS if name not in given]
     if missing:
         missing = ", ".join("--" + name.replace("_", "-") for name in missing)
@@ -145,7 +167,7 @@ def experiment_metadata(args: argparse.Namespace, benchmark: Benchmark, schedule
         "seed": args.seed,
         "n_workers": args.n_workers,
         "backend": args.backend,
-        "dataset": getattr(args, "dataset", None),
+        "dataset": benchmark.dataset,
         "dataset_path": args.dataset_path,
         "training_script": str(benchmark.script) if benchmark.script else None,
         "stop_criterion": {"max_wallclock_time": args.max_wallclock_time, "max_num_trials": args.max_num_trials},
@@ -153,20 +175,6 @@ def experiment_metadata(args: argparse.Namespace, benchmark: Benchmark, schedule
         "command_line": shlex.join([sys.executable, *sys.argv]),
         "versions": _versions(),
     }
-
-
-def _local_backend(benchmark: Benchmark, n_workers: int):
-    import shutil
-
-    from syne_tune.backend import LocalBackend
-
-    # Share the cores among the workers: one trial's PyTorch threads must not starve the others.
-    threads = str(max(1, (os.cpu_count() or 1) // n_workers))
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, threads)
-    # Syne Tune probes GPUs with nvidia-smi; skip the probe (and its stray std.out file) where there is none.
-    return LocalBackend(entry_point=str(benchmark.script), delete_checkpoints=True,
-                        rotate_gpus=shutil.which("nvidia-smi") is not None)
 
 
 def _configure_logging(log_file: Path, verbose: bool):
@@ -228,10 +236,17 @@ def main(scheduler: str, argv: list[str] | None = None) -> int:
                                      benchmark.resource_attr, args.min_epochs, args.max_epochs, args.eta, args.seed)
     if args.max_num_trials is not None:
         tuner_scheduler = TrialLimit(tuner_scheduler, args.max_num_trials)
-    backend = _local_backend(benchmark, args.n_workers)
+    simulated = args.backend == "simulated"
+    if simulated:
+        backend, simulator_callback = simulated_backend(benchmark)
+        callbacks, sleep_time = [simulator_callback], 0.0
+    else:
+        backend, callbacks, sleep_time = local_backend(benchmark, args.n_workers), [], TUNER_SLEEP_TIME
     writer = ResultsWriter(folder, experiment_metadata(args, benchmark, scheduler),
                            hyperparameters=list(benchmark.config_space))
-    progress = ProgressBar(writer, args.max_num_trials, args.max_wallclock_time)
+    progress = ProgressBar(writer, args.max_num_trials, args.max_wallclock_time,
+                           time_unit="simulated s" if simulated else "s")
+    max_wallclock_time = args.max_wallclock_time if args.max_wallclock_time is not None else float("inf")
     # Syne Tune writes its own bookkeeping under <folder>/syne-tune and the trials' logs under <folder>/trials.
     os.environ["SYNETUNE_FOLDER"] = str(folder.resolve())
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C: trials stopped, results kept
@@ -244,8 +259,8 @@ def main(scheduler: str, argv: list[str] | None = None) -> int:
                 stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(log_file, "a"))))
             tuner = Tuner(
                 trial_backend=backend, scheduler=tuner_scheduler,
-                stop_criterion=StoppingCriterion(max_wallclock_time=args.max_wallclock_time),
-                n_workers=args.n_workers, sleep_time=TUNER_SLEEP_TIME, callbacks=[writer, progress],
+                stop_criterion=StoppingCriterion(max_wallclock_time=max_wallclock_time),
+                n_workers=args.n_workers, sleep_time=sleep_time, callbacks=[*callbacks, writer, progress],
                 tuner_name="syne-tune", suffix_tuner_name=False, save_tuner=False, max_failures=args.n_workers,
                 trial_backend_path=str((folder / "trials").resolve()),
             )

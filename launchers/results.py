@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from syne_tune.backend.trial_status import Status, Trial
 from syne_tune.constants import ST_TUNER_TIME
+from syne_tune.optimizer.scheduler import SchedulerDecision
 from syne_tune.tuner_callback import TunerCallback
 
 TRIAL_COLUMNS = ["trial_id", "status", "epochs", "best_metric", "last_metric", "start_time", "end_time",
@@ -47,6 +48,7 @@ class ResultsWriter(TunerCallback):
         self.rows: list[dict[str, Any]] = []
         self.trials: dict[int, dict[str, Any]] = {}
         self._tuner = None
+        self._stopped_by_scheduler: set[int] = set()
         self._clock_start = time.perf_counter()
         self._last_write = -math.inf
 
@@ -87,6 +89,8 @@ class ResultsWriter(TunerCallback):
         value = result.get(self.metric)
         summary["epochs"] = max(summary["epochs"], int(result.get(self.resource_attr, 0)))
         summary["end_time"] = tuner_time
+        if decision == SchedulerDecision.STOP:
+            self._stopped_by_scheduler.add(trial.trial_id)
         if value is not None:
             summary["last_metric"] = value
             best = summary["best_metric"]
@@ -117,8 +121,9 @@ class ResultsWriter(TunerCallback):
             if trial_id in self.trials:
                 trial = self.trials[trial_id]
                 # Hyperband's schedulers "stop" a trial on its report at the largest budget: it has completed.
-                if status == Status.stopped and trial["epochs"] >= self.max_resource:
-                    status = Status.completed
+                # The simulator calls a trial completed once its table rows are used up, even if it was stopped.
+                if trial_id in self._stopped_by_scheduler or status == Status.stopped:
+                    status = Status.completed if trial["epochs"] >= self.max_resource else Status.stopped
                 trial["status"] = status
 
     def write(self):

@@ -287,3 +287,13 @@ def _read_npz(path: Path, mmap_mode: bool) -> dict[str, np.ndarray]:
             with archive.open(info) as member:
                 out[key] = np.lib.format.read_array(member, allow_pickle=False)
     return out
+
+
+def load_named_table(dataset: str) -> tuple[NB201Table, Path]:
+    """The table of ``dataset``: a name of a file in benchmarks/nasbench201/data/, or the path of a table file."""
+    path = Path(dataset) if dataset.endswith(".npz") else default_table_path(dataset)
+    if not path.is_file():
+        available = ", ".join(sorted(p.stem for p in DATA_DIR.glob("*.npz"))) or "none yet"
+        raise TableError(f"No NAS-Bench-201 table '{dataset}' (looked for {path}): choose one of {available}, or "
+                         "pass the path of a .npz table (`python -m benchmarks.nasbench201.converters` makes them).")
+    return NB201Table.load(path), path.resolve()
