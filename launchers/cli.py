@@ -105,6 +105,8 @@ def parse_args(scheduler: str, argv: list[str] | None = None) -> tuple[argparse.
     if not args.min_epochs <= args.max_epochs <= benchmark.max_resource:
         parser.error(f"--min-epochs {args.min_epochs} and --max-epochs {args.max_epochs} must satisfy "
                      f"1 <= min <= max <= {benchmark.max_resource} (the benchmark's largest budget).")
+    if args.dataset is not None and benchmark.dataset_flag is None:
+        parser.error(f"--dataset applies to nasbench201 and nasbench201_train, not to '{benchmark.name}'.")
     if args.dataset_path is not None:
         if benchmark.dataset_path_flag is None:
             parser.error("--dataset-path applies to registered benchmarks only; put your script's data flag into "

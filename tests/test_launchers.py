@@ -90,6 +90,7 @@ def test_launcher_tunes_mnist_convnet_and_writes_documented_results(scheduler, s
     assert "results/e2e" in run.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheduler", ["hyperband", "bohb"])
 def test_successive_halving_stops_some_trials_early(scheduler, quick_script, tmp_path):
     run = launch(scheduler, *custom_flags(*quick_script, "--n-workers", "2", "--max-num-trials", "24",
@@ -125,6 +126,7 @@ def test_random_search_runs_every_trial_to_the_end_with_the_custom_script(quick_
     (["--min-epochs", "5", "--max-epochs", "3"], "--min-epochs 5 and --max-epochs 3 must satisfy"),
     (["--max-epochs", "99"], "<= 9 (the benchmark's largest budget)"),
     (["--eta", "1"], "--eta must be greater than 1"),
+    (["--dataset", "cifar10"], "--dataset applies to nasbench201 and nasbench201_train, not to 'mnist_convnet'"),
     (["--metric", "loss"], "missing: --training-script, --config-space"),
     (["--training-script", "nope.py", "--config-space", "s.json", "--metric", "m", "--mode", "min",
       "--resource-attr", "epoch", "--max-resource", "3"], "Training script 'nope.py' does not exist"),

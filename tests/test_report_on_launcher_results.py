@@ -14,6 +14,7 @@ def report(*args, cwd):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_report_on_a_short_bohb_run(quick_script, tmp_path):  # noqa: F811
     run = launch("bohb", *custom_flags(*quick_script, "--n-workers", "2", "--max-num-trials", "20",
                                        "--experiment-name", "bohb-run"), cwd=tmp_path)
@@ -28,6 +29,7 @@ def test_report_on_a_short_bohb_run(quick_script, tmp_path):  # noqa: F811
     assert "bohb-run" in summary and "x" in summary
 
 
+@pytest.mark.slow
 def test_report_compares_methods_over_seeds_on_simulated_runs(sim_dir):  # noqa: F811
     for scheduler in ("random_search", "bohb"):
         for seed in ("1", "2"):

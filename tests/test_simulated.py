@@ -77,6 +77,7 @@ def sim_dir(tmp_path, table_path):
     return tmp_path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheduler", ["random_search", "hyperband", "bohb"])
 def test_simulated_run_is_identical_for_a_seed_and_differs_for_another(scheduler, sim_dir):
     flags = ["--max-num-trials", "30", "--max-epochs", str(EPOCHS)]
