@@ -514,34 +514,19 @@ def plot_model_based_histograms(exp: Experiment, out: str | Path, log_x: bool | 
 
 # Worker use -----------------------------------------------------------------------------------------------------
 
-def busy_intervals(exp: Experiment, pause_factor: float = 1.5) -> pd.DataFrame:
-    """Estimated intervals during which each trial ran (columns ``trial_id``, ``start``, ``end``).
+def busy_intervals(exp: Experiment) -> pd.DataFrame:
+    """When each trial ran (columns ``trial_id``, ``start``, ``end``): from its start to its last report.
 
-    A trial runs from its start to its first report and between consecutive reports, except across a gap longer
-    than ``pause_factor`` times its shortest epoch (a pause, e.g. waiting for promotion in Hyperband), of which
-    only the last epoch's duration counts. An ``InProgress`` trial runs on until the last report of the run.
+    The launchers' schedulers stop trials but never pause them, so a trial occupies its worker throughout, start-up
+    and data loading before the first report included. A trial still ``InProgress`` runs on to the end of the run.
     """
-    res = exp.results[["trial_id", "tuner_time"]].sort_values(["trial_id", "tuner_time"], kind="mergesort")
-    trials = exp.trials.set_index("trial_id")
-    starts = trials["start_time"]
-    t = res["tuner_time"].to_numpy(dtype=float)
-    tid = res["trial_id"].to_numpy()
-    first = np.r_[True, tid[1:] != tid[:-1]] if len(tid) else np.array([], dtype=bool)
-    prev = np.where(first, starts.reindex(tid).to_numpy(dtype=float), np.r_[np.nan, t[:-1]])
-    prev = np.where(np.isnan(prev), t, prev)  # no known start: the report itself only
-    gap = t - prev
-    d = pd.Series(np.where(gap > 0, gap, np.inf), index=tid).groupby(level=0).min()
-    d = d.reindex(tid).to_numpy()
-    seg_start = np.where(gap <= pause_factor * d, prev, t - np.where(np.isfinite(d), d, 0.0))
-    segs = pd.DataFrame({"trial_id": tid, "start": seg_start, "end": t})
+    trials = exp.trials
     end_of_run = float(exp.results["tuner_time"].max()) if len(exp.results) else 0.0
-    running = trials[trials["status"] == "InProgress"]
-    last_report = res.groupby("trial_id")["tuner_time"].max()
-    tail_start = last_report.reindex(running.index).fillna(running["start_time"])
-    tail = pd.DataFrame({"trial_id": running.index, "start": tail_start.to_numpy(dtype=float),
-                         "end": end_of_run})
-    tail = tail[tail["end"] > tail["start"]]
-    return pd.concat([segs, tail], ignore_index=True).sort_values(["start", "trial_id"], ignore_index=True)
+    end = trials["end_time"].astype(float)
+    end = end.where(trials["status"] != "InProgress", end_of_run)
+    intervals = pd.DataFrame({"trial_id": trials["trial_id"], "start": trials["start_time"].astype(float),
+                              "end": end})
+    return intervals.dropna().sort_values(["start", "trial_id"], ignore_index=True)
 
 
 def concurrency(exp: Experiment) -> pd.DataFrame:
@@ -592,7 +577,7 @@ def plot_concurrency(exp: Experiment, out: str | Path) -> Path:
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(f"tuner time ({exp.time_unit})")
     ax.set_ylabel("running trials")
-    ax.set_title(f"{title}{note}\n(estimated from trial start and report times)", fontsize="medium")
+    ax.set_title(f"{title}{note}\n(each trial from its start to its last report)", fontsize="medium")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="upper right", ncols=2)
     return _save(fig, out)

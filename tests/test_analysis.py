@@ -449,7 +449,7 @@ def test_budget_levels_ignore_trials_stopped_at_the_end_of_the_run(tmp_path):
     assert budget_levels(load_experiment(folder)) == [1, 2, 4, 8, 9]
 
 
-def test_concurrency_counts_running_trials_and_skips_pauses(tmp_path):
+def test_concurrency_counts_each_trial_from_start_to_last_report(tmp_path):
     from analysis.load import load_experiment
     from analysis.plots import concurrency
     reports = [{"trial_id": 0, "tuner_time": 5.0, "epoch": 1, "valid_error": 0.5},
@@ -457,13 +457,13 @@ def test_concurrency_counts_running_trials_and_skips_pauses(tmp_path):
                {"trial_id": 1, "tuner_time": 10.0, "epoch": 1, "valid_error": 0.5},
                {"trial_id": 1, "tuner_time": 15.0, "epoch": 2, "valid_error": 0.4},
                {"trial_id": 2, "tuner_time": 22.0, "epoch": 1, "valid_error": 0.5},
-               {"trial_id": 2, "tuner_time": 40.0, "epoch": 2, "valid_error": 0.4}]  # paused from 22 to 38
+               {"trial_id": 2, "tuner_time": 40.0, "epoch": 2, "valid_error": 0.4}]
     configs = {i: {"x": float(i)} for i in range(3)}
     folder = write_results_folder(tmp_path, "conc", reports, configs, max_resource=2,
                                   start_times={0: 0.0, 1: 5.0, 2: 20.0})
     conc = concurrency(load_experiment(folder))
-    assert conc["time"].tolist() == [0.0, 5.0, 10.0, 15.0, 20.0, 22.0, 38.0, 40.0]
-    assert conc["running"].tolist() == [1, 2, 1, 0, 1, 0, 1, 0]
+    assert conc["time"].tolist() == [0.0, 5.0, 10.0, 15.0, 20.0, 40.0]
+    assert conc["running"].tolist() == [1, 2, 1, 0, 1, 0]
 
 
 # Loading ---------------------------------------------------------------------------------------------------------
