@@ -1,0 +1,216 @@
+"""Data for training NAS-Bench-201 cells: MNIST or CIFAR-10 in memory, optionally subsampled and resized once.
+
+`prepare_data` is the one entry point used by both `training_scripts/nasbench201_train.py` and the table
+generator, so both see exactly the same examples. The validation split is a seeded share of the training set;
+`data_fraction` then keeps a seeded share of the training and validation splits (the test split is kept whole);
+`image_size` resizes all images once, on the in-memory tensors (area interpolation, i.e. average pooling, when
+shrinking; bilinear when growing).
+
+CIFAR-10 is read from `<dataset_path>/cifar-10-batches-py` (the python pickle batches that torchvision downloads)
+with pickle and numpy; torchvision is imported only to download missing files, under a file lock.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchmarks.training import DataSplits
+
+DATASETS: tuple[str, ...] = ("cifar10", "mnist")
+NUM_CLASSES = 10
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST_FILE = "test_batch"
+CIFAR_LOCK_FILE = ".cifar10-download.lock"
+# NAS-Bench-201's CIFAR normalization
+CIFAR_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
+CIFAR_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
+
+
+class DataMissing(RuntimeError):
+    """The dataset files are absent and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What `prepare_data` builds: dataset, folder, split and size choices (all recorded as provenance)."""
+
+    dataset: str = "mnist"
+    dataset_path: str = "data"
+    valid_fraction: float = 0.1
+    data_fraction: float = 1.0
+    image_size: int | None = None
+    split_seed: int = 0
+
+
+def check_spec(spec: DataSpec) -> None:
+    """Raise ValueError with one sentence for a bad dataset name, fraction or image size."""
+    if spec.dataset not in DATASETS:
+        raise ValueError(f"Unknown dataset {spec.dataset!r}; accepted datasets are {', '.join(DATASETS)}.")
+    if not 0.0 < spec.valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction {spec.valid_fraction} is not accepted; it must lie in (0, 1).")
+    if not 0.0 < spec.data_fraction <= 1.0:
+        raise ValueError(f"data_fraction {spec.data_fraction} is not accepted; it must lie in (0, 1].")
+    if spec.image_size is not None and spec.image_size < 4:
+        raise ValueError(f"image_size {spec.image_size} is not accepted; it must be at least 4.")
+
+
+# ---------------------------------------------------------------- CIFAR-10
+
+def cifar_missing_message(dataset_path: str | os.PathLike) -> str:
+    """One sentence naming the folder, the expected files and the `--dataset_path` flag."""
+    folder = Path(dataset_path) / CIFAR_FOLDER
+    return (f"CIFAR-10 data not found in {str(dataset_path)!r} and the download failed: put "
+            f"{', '.join(CIFAR_TRAIN_FILES)} and {CIFAR_TEST_FILE} (the python version of CIFAR-10) under "
+            f"{str(folder)!r}, or point --dataset_path at a folder that holds {CIFAR_FOLDER}/ with these files.")
+
+
+def _cifar_files(dataset_path: str | os.PathLike) -> list[Path] | None:
+    folder = Path(dataset_path) / CIFAR_FOLDER
+    files = [folder / name for name in (*CIFAR_TRAIN_FILES, CIFAR_TEST_FILE)]
+    return files if all(f.is_file() for f in files) else None
+
+
+def _download_cifar(dataset_path: str | os.PathLike) -> list[Path]:
+    """Download CIFAR-10 with torchvision under a file lock, so that workers starting together download once."""
+    try:
+        os.makedirs(dataset_path, exist_ok=True)
+        from filelock import FileLock
+        with FileLock(os.path.join(dataset_path, CIFAR_LOCK_FILE)):
+            files = _cifar_files(dataset_path)
+            if files is None:
+                import torchvision
+                torchvision.datasets.CIFAR10(str(dataset_path), train=True, download=True)
+                files = _cifar_files(dataset_path)
+    except Exception as err:
+        raise DataMissing(cifar_missing_message(dataset_path)) from err
+    if files is None:
+        raise DataMissing(cifar_missing_message(dataset_path))
+    return files
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="latin1")
+    images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    labels = np.asarray(batch.get("labels", batch.get("fine_labels")), dtype=np.int64)
+    if len(images) != len(labels):
+        raise ValueError(f"{path} holds {len(images)} images but {len(labels)} labels.")
+    return images, labels
+
+
+def _normalize_cifar(images: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(images.astype(np.float32)).div_(255.0)
+    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def load_cifar10(dataset_path: str | os.PathLike, valid_fraction: float = 0.1, seed: int = 0) -> DataSplits:
+    """Normalized (N, 3, 32, 32) CIFAR-10 tensors; validation is a seeded share of the 50,000 training images."""
+    if not 0.0 < valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction must lie in (0, 1), got {valid_fraction}.")
+    files = _cifar_files(dataset_path) or _download_cifar(dataset_path)
+    try:
+        parts = [_read_cifar_batch(path) for path in files[:-1]]
+        test_images, test_labels = _read_cifar_batch(files[-1])
+    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
+        raise DataMissing(f"CIFAR-10 files under {str(Path(dataset_path) / CIFAR_FOLDER)!r} cannot be read "
+                          f"({err}); remove them so that they are downloaded again, or replace them.") from None
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    n = len(labels)
+    n_valid = min(max(1, round(n * valid_fraction)), n - 1)
+    order = np.random.RandomState(seed).permutation(n)
+    valid_idx, train_idx = np.sort(order[:n_valid]), np.sort(order[n_valid:])
+    return DataSplits(
+        x_train=_normalize_cifar(images[train_idx]), y_train=torch.from_numpy(labels[train_idx]),
+        x_valid=_normalize_cifar(images[valid_idx]), y_valid=torch.from_numpy(labels[valid_idx]),
+        x_test=_normalize_cifar(test_images), y_test=torch.from_numpy(test_labels),
+    )
+
+
+# ---------------------------------------------------------------- subsampling and resizing
+
+def subsample(splits: DataSplits, fraction: float, seed: int = 0) -> DataSplits:
+    """Keep a seeded random share `fraction` of the training and validation examples (at least one each)."""
+    if fraction >= 1.0:
+        return splits
+    rng = np.random.RandomState(seed + 1)  # another stream than the validation split's
+
+    def keep(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(y)
+        k = min(max(1, round(n * fraction)), n)
+        idx = torch.from_numpy(np.sort(rng.permutation(n)[:k]))
+        return x[idx].contiguous(), y[idx].contiguous()
+
+    x_train, y_train = keep(splits.x_train, splits.y_train)
+    x_valid, y_valid = keep(splits.x_valid, splits.y_valid)
+    return DataSplits(x_train, y_train, x_valid, y_valid, splits.x_test, splits.y_test)
+
+
+def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Images (N, C, H, W) resized to (N, C, size, size): average pooling ("area") when shrinking, else bilinear."""
+    if x.shape[-2:] == (size, size):
+        return x
+    mode = "area" if size <= min(x.shape[-2:]) else "bilinear"
+    kwargs = {} if mode == "area" else {"align_corners": False}
+    out = []
+    for start in range(0, len(x), 4096):  # bounded temporary memory
+        out.append(F.interpolate(x[start:start + 4096], size=(size, size), mode=mode, **kwargs))
+    return torch.cat(out).contiguous() if out else x.new_zeros((0, x.shape[1], size, size))
+
+
+def resize(splits: DataSplits, size: int | None) -> DataSplits:
+    """All three splits resized to size x size (unchanged when `size` is None)."""
+    if size is None:
+        return splits
+    return DataSplits(resize_images(splits.x_train, size), splits.y_train, resize_images(splits.x_valid, size),
+                      splits.y_valid, resize_images(splits.x_test, size), splits.y_test)
+
+
+def prepare_data(spec: DataSpec) -> DataSplits:
+    """The splits described by `spec`; raises ValueError (bad spec) or DataMissing (files absent)."""
+    check_spec(spec)
+    if spec.dataset == "mnist":
+        from benchmarks.mnist.data import MNISTDataMissing, load_mnist
+        try:
+            splits = load_mnist(spec.dataset_path, spec.valid_fraction, spec.split_seed)
+        except MNISTDataMissing as err:
+            raise DataMissing(str(err)) from None
+    else:
+        splits = load_cifar10(spec.dataset_path, spec.valid_fraction, spec.split_seed)
+    return resize(subsample(splits, spec.data_fraction, spec.split_seed), spec.image_size)
+
+
+def split_sizes(splits: DataSplits) -> dict[str, object]:
+    """Counts and image shape of the splits, for provenance."""
+    return {"n_train": len(splits.y_train), "n_valid": len(splits.y_valid), "n_test": len(splits.y_test),
+            "image_shape": list(splits.x_train.shape[1:])}
+
+
+# ---------------------------------------------------------------- augmentation
+
+def crop_flip(x: torch.Tensor, padding: int = 4) -> torch.Tensor:
+    """NAS-Bench-201's CIFAR augmentation on a batch: random crop after zero padding, random horizontal flip.
+
+    Draws from torch's global generator (seeded by the run, saved in checkpoints).
+    """
+    n, c, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    oy = torch.randint(0, 2 * padding + 1, (n,))
+    ox = torch.randint(0, 2 * padding + 1, (n,))
+    flip = torch.rand(n) < 0.5
+    rows = (oy[:, None] + torch.arange(h)[None, :]).to(x.device)  # (n, h)
+    cols = torch.arange(w)[None, :].expand(n, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    cols = (ox[:, None] + cols).to(x.device)  # (n, w)
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chan = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
