@@ -14,7 +14,9 @@ from .encoding import HP_NAMES, canonical_index, config_to_index, index_to_confi
 from .space import config_space
 from .table import NB201Table
 
-OBJECTIVES = ("valid_error", "valid_loss", "train_loss", "elapsed_time")
+TABULATED = ("valid_error", "valid_loss", "train_loss", "elapsed_time")
+# ``estimated`` is 1 where the surrogate answered (a class the table never trained), else 0.
+OBJECTIVES = (*TABULATED, "estimated")
 
 
 class NB201Blackbox(Blackbox):
@@ -26,7 +28,7 @@ class NB201Blackbox(Blackbox):
         self.table = table
         self._rows = {int(arch): row for row, arch in enumerate(table.archs)}
         # (archs, seeds, epochs, objectives); seeds missing for an arch are filled with that arch's seed mean.
-        columns = [table.array(name) for name in OBJECTIVES[:-1]] + [np.cumsum(table.array("epoch_time"), axis=2)]
+        columns = [table.array(name) for name in TABULATED[:-1]] + [np.cumsum(table.array("epoch_time"), axis=2)]
         values = np.stack(columns, axis=-1).astype(np.float64)
         seed_mean = np.nanmean(values, axis=1, keepdims=True) if values.shape[1] > 1 else values
         self._values = np.where(np.isnan(values), seed_mean, values)
@@ -46,6 +48,13 @@ class NB201Blackbox(Blackbox):
 
     def _objective_function(self, configuration: dict, fidelity: dict | None = None,
                             seed: int | None = None) -> np.ndarray | dict:
+        curve = self.curves(configuration, seed)
+        if fidelity is None:
+            return curve
+        return dict(zip(self.objectives_names, curve[int(next(iter(fidelity.values()))) - 1]))
+
+    def curves(self, configuration: dict, seed: int | None = None) -> np.ndarray:
+        """All objectives (columns, in ``OBJECTIVES`` order) for every epoch (rows); seed None = mean over seeds."""
         row, estimated = self.resolve(configuration)
         if estimated:
             curve = self._estimate(configuration)
@@ -53,15 +62,13 @@ class NB201Blackbox(Blackbox):
             curve = self._values[row].mean(axis=0)
         else:
             curve = self._values[row, seed % self._values.shape[1]]
-        if fidelity is None:
-            return curve
-        return dict(zip(self.objectives_names, curve[int(next(iter(fidelity.values()))) - 1]))
+        return np.column_stack([curve, np.full(len(curve), float(estimated))])
 
     def _estimate(self, configuration: dict) -> np.ndarray:
         if self._surrogate is None:
             self._surrogate = self._fit_surrogate()
         config = {name: configuration[name] for name in HP_NAMES}
-        return np.asarray(self._surrogate.objective_function(config)).reshape(self.table.n_epochs, len(OBJECTIVES))
+        return np.asarray(self._surrogate.objective_function(config)).reshape(self.table.n_epochs, len(TABULATED))
 
     def _fit_surrogate(self) -> Blackbox:
         """Syne Tune's 1-nearest-neighbour surrogate over the trained rows (seed means), one-hot encoded ops."""
@@ -74,5 +81,5 @@ class NB201Blackbox(Blackbox):
         evaluations = self._values.mean(axis=1, keepdims=True)  # (archs, 1 seed, epochs, objectives)
         tabular = BlackboxTabular(hyperparameters=hyperparameters, configuration_space=self.configuration_space,
                                   fidelity_space=self.fidelity_space, objectives_evaluations=evaluations,
-                                  fidelity_values=self.fidelity_values, objectives_names=list(OBJECTIVES))
+                                  fidelity_values=self.fidelity_values, objectives_names=list(TABULATED))
         return add_surrogate(tabular, surrogate=KNeighborsRegressor(n_neighbors=1), predict_curves=True)

@@ -64,9 +64,11 @@ class GenerationError(RuntimeError):
 # ---------------------------------------------------------------- order of classes and provenance
 
 def class_order(sample_seed: int = 0) -> list[int]:
-    """All class representatives (canonical indices) in a seeded random order; any prefix is a uniform sample."""
+    """Class representatives (canonical indices): the zero-output class 0 first, as the reference for the worst
+    cell, then all others in a seeded random order, so that any prefix holds a uniform sample of them."""
     reps = np.array(sorted(isomorphism_classes()), dtype=np.int64)
-    return [int(a) for a in reps[np.random.RandomState(sample_seed).permutation(len(reps))]]
+    shuffled = [int(a) for a in reps[np.random.RandomState(sample_seed).permutation(len(reps))]]
+    return [0] + [a for a in shuffled if a != 0]
 
 
 def code_version() -> dict[str, str]:
@@ -453,9 +455,12 @@ def build(args: argparse.Namespace) -> int:
     table = build_table(args.runs, args.name)
     out = Path(args.out) if args.out else DATA_DIR / f"{table.dataset}.npz"
     path = table.save(out)
+    from .card import write_card
+
+    card = write_card(table, path.with_suffix(".md"))
     cov = table.meta["coverage"]
     print(f"{path}: {cov['classes_trained']} of {cov['classes_total']} classes ({cov['architectures_covered']} of "
-          f"{NUM_ARCHS} architectures), {table.n_epochs} epochs, {path.stat().st_size / 1e6:.2f} MB.")
+          f"{NUM_ARCHS} architectures), {table.n_epochs} epochs, {path.stat().st_size / 1e6:.2f} MB; card: {card}.")
     return 0
 
 
