@@ -171,3 +171,14 @@ def test_sigint_stops_every_trial_and_leaves_readable_csvs(quick_script, tmp_pat
     assert metadata["status"] == "interrupted" and metadata["end_time"]
     assert len(results) >= 5 and "InProgress" not in set(trials["status"])
     assert "Tuning interrupted" in stdout
+
+
+@pytest.mark.slow
+def test_nasbench201_lookup_runs_as_real_processes(tmp_path):
+    run = launch("hyperband", "--benchmark", "nasbench201", "--n-workers", "2", "--max-num-trials", "4",
+                 "--max-epochs", "3", "--experiment-name", "nb201", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    results, trials, metadata = read_results(tmp_path / "results" / "nb201")
+    assert len(trials) == 4 and results["epoch"].max() <= 3 and set(results["estimated"]) <= {0, 1}
+    assert {f"config_x{i}" for i in range(6)} <= set(results.columns)
+    assert metadata["benchmark"] == "nasbench201" and metadata["dataset"].endswith("mnist10k.npz")
