@@ -83,21 +83,25 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None) -
 
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                     batch_size: int, generator: torch.Generator, device: torch.device,
-                    batch_transform: BatchTransform | None = None) -> float:
-    """One pass over (x, y) in shuffled batches; returns the mean training loss per example."""
+                    batch_transform: BatchTransform | None = None) -> tuple[float, float]:
+    """One pass over (x, y) in shuffled batches; returns the mean training loss and error rate of the batches."""
     model.train()
     total = torch.zeros((), device=device)
+    wrong = torch.zeros((), device=device, dtype=torch.long)
     for idx in batches(len(y), batch_size, generator):
         xb = x[idx.to(x.device)].to(device, non_blocking=True)
         yb = y[idx.to(y.device)].to(device, non_blocking=True)
         if batch_transform is not None:
             xb = batch_transform(xb)
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xb), yb)
+        out = model(xb)
+        loss = F.cross_entropy(out, yb)
         loss.backward()
         optimizer.step()
         total += loss.detach() * len(idx)
-    return float(total) / max(len(y), 1)
+        wrong += (out.detach().argmax(dim=1) != yb).sum()
+    n = max(len(y), 1)
+    return float(total) / n, float(wrong) / n
 
 
 @torch.no_grad()
@@ -210,8 +214,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, splits: DataSplits, 
     start = time.perf_counter()
     results = []
     for epoch in range(start_epoch + 1, epochs + 1):
-        train_loss = train_one_epoch(model, optimizer, data.x_train, data.y_train, batch_size,
-                                     epoch_generator(seed, epoch), device, batch_transform)
+        train_loss, _ = train_one_epoch(model, optimizer, data.x_train, data.y_train, batch_size,
+                                        epoch_generator(seed, epoch), device, batch_transform)
         if lr_scheduler is not None:
             lr_scheduler.step()
         valid_loss, valid_error = evaluate(model, data.x_valid, data.y_valid, eval_batch_size, device)

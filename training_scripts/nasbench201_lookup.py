@@ -23,8 +23,8 @@ from syne_tune.utils import add_checkpointing_to_argparse
 
 import numpy as np
 
-from benchmarks.nasbench201.encoding import HP_NAMES, OPS, ArchitectureError, canonical_index, config_to_string, \
-    index_to_config, ops_to_string, string_to_index, string_to_ops
+from benchmarks.nasbench201.arch_flags import add_arch_arguments, resolve_arch
+from benchmarks.nasbench201.encoding import canonical_index, index_to_config, string_to_index
 from benchmarks.nasbench201.table import ArchitectureNotInTableError, NB201Table, TableError, default_table_path
 
 CHECKPOINT_FILE = "lookup_checkpoint.json"
@@ -32,36 +32,10 @@ DEFAULT_DATASET = "mnist10k"
 REPORTED = ("valid_error", "valid_loss", "train_loss")
 
 
-def resolve_arch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
-    """The official string of the architecture given by `--arch` and/or `--x0..--x5` (parser.error otherwise)."""
-    edges = {name: getattr(args, name) for name in HP_NAMES if getattr(args, name) is not None}
-    from_string = from_edges = None
-    try:
-        if args.arch is not None:
-            from_string = ops_to_string(string_to_ops(args.arch))
-        if edges:
-            missing = [f"--{name}" for name in HP_NAMES if name not in edges]
-            if missing:
-                parser.error(f"The architecture lacks {', '.join(missing)}; give all of --x0 to --x5 or an --arch "
-                             f"string.")
-            from_edges = config_to_string(edges)
-    except ArchitectureError as err:
-        parser.error(str(err))
-    if from_string is None and from_edges is None:
-        parser.error("No architecture given; pass --arch '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' or --x0 to --x5.")
-    if from_string is not None and from_edges is not None and from_string != from_edges:
-        parser.error(f"--arch {args.arch!r} and --x0..--x5 (which give {from_edges!r}) name different "
-                     f"architectures; pass one of them, or both equal.")
-    return from_string or from_edges  # type: ignore[return-value]
-
-
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     """Parse and check the flags that need no table; returns the parser too (for errors found later)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    group = parser.add_argument_group("architecture (the official string, or one op per edge)")
-    group.add_argument("--arch", type=str, default=None, help="official string such as '|nor_conv_3x3~0|+|...|'")
-    for name in HP_NAMES:
-        group.add_argument(f"--{name}", type=str, default=None, help=f"op of edge {name}: {', '.join(OPS)}")
+    add_arch_arguments(parser)
     parser.add_argument("--dataset", type=str, default=DEFAULT_DATASET,
                         help=f"table name: benchmarks/nasbench201/data/<dataset>.npz (default {DEFAULT_DATASET})")
     parser.add_argument("--table", type=str, default=None, help="path of a table file (overrides --dataset)")

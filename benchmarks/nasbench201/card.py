@@ -58,7 +58,7 @@ def card_markdown(table: NB201Table) -> str:
         f"- Training: {train['epochs']} epochs, batch {train['batch_size']}, SGD (Nesterov momentum "
         f"{train['momentum']}, weight decay {train['weight_decay']}), learning rate {train['learning_rate']} with a "
         f"cosine schedule, seed {train['seed']}; one seed per architecture.",
-        f"- Per epoch: train, validation and test loss and error, CPU seconds (`epoch_time`: training plus "
+        "- Per epoch: train, validation and test loss and error, CPU seconds (`epoch_time`: training plus "
         "validation on one thread) and wall seconds; per architecture: parameters, FLOPs.",
         f"- Reproduce a row: `{meta['reproduce']}`",
         f"- Code: commits {', '.join(prov['git_commits'])}; torch {', '.join(prov['torch_versions'])}; "

@@ -16,11 +16,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.training import CheckpointError, DataSplits, EVAL_BATCH_SIZE, batches, epoch_generator, evaluate, \
-    load_checkpoint, save_checkpoint, seed_everything
+from benchmarks.training import CheckpointError, DataSplits, EVAL_BATCH_SIZE, epoch_generator, evaluate, \
+    load_checkpoint, save_checkpoint, seed_everything, train_one_epoch
 
 from .encoding import Arch
 from .model import build_model, count_parameters
@@ -30,7 +29,7 @@ WEIGHT_DECAY = 5e-4
 NESTEROV = True
 
 __all__ = ["TrainSpec", "check_train_spec", "make_optimizer", "make_lr_scheduler", "build_network", "count_flops",
-           "train_epoch", "train_architecture", "CheckpointError"]
+           "train_architecture", "CheckpointError"]
 
 
 @dataclass(frozen=True)
@@ -110,29 +109,6 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return total
 
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                batch_size: int, generator: torch.Generator, device: torch.device,
-                batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[float, float]:
-    """One pass over (x, y) in shuffled batches; returns the mean loss and the error rate of the mini-batches."""
-    model.train()
-    total = torch.zeros((), device=device)
-    wrong = torch.zeros((), device=device, dtype=torch.long)
-    for idx in batches(len(y), batch_size, generator):
-        xb = x[idx.to(x.device)].to(device, non_blocking=True)
-        yb = y[idx.to(y.device)].to(device, non_blocking=True)
-        if batch_transform is not None:
-            xb = batch_transform(xb)
-        optimizer.zero_grad(set_to_none=True)
-        out = model(xb)
-        loss = F.cross_entropy(out, yb)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * len(idx)
-        wrong += (out.detach().argmax(dim=1) != yb).sum()
-    n = max(len(y), 1)
-    return float(total) / n, float(wrong) / n
-
-
 def train_architecture(arch: Arch, splits: DataSplits, spec: TrainSpec, *, device: torch.device | str = "cpu",
                        report: Callable[..., None] | None = None, checkpoint_dir: str | None = None,
                        test_epochs: Collection[int] | str = (), start_info: dict[str, Any] | None = None
@@ -178,8 +154,8 @@ def train_architecture(arch: Arch, splits: DataSplits, spec: TrainSpec, *, devic
     results: list[dict[str, Any]] = []
     for epoch in range(start_epoch + 1, spec.epochs + 1):
         start, start_cpu = time.perf_counter(), time.process_time()
-        train_loss, train_error = train_epoch(model, optimizer, data.x_train, data.y_train, spec.batch_size,
-                                              epoch_generator(spec.seed, epoch), device, transform)
+        train_loss, train_error = train_one_epoch(model, optimizer, data.x_train, data.y_train, spec.batch_size,
+                                                  epoch_generator(spec.seed, epoch), device, transform)
         lr_scheduler.step()
         valid_loss, valid_error = evaluate(model, data.x_valid, data.y_valid, eval_batch_size, device)
         epoch_time = time.perf_counter() - start
