@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.nasbench201.blackbox import NB201Blackbox
+from benchmarks.nasbench201.blackbox import OBJECTIVES, NB201Blackbox
 from benchmarks.nasbench201.encoding import (HP_NAMES, NUM_ARCHS, canonical_index, index_to_config,
                                              isomorphism_classes)
 from benchmarks.nasbench201.table import NB201Table
@@ -51,7 +51,9 @@ def test_blackbox_answers_every_architecture_through_its_class(table_path):
     assert np.allclose(curve[:, 0], table.curve(arch, "valid_error"), atol=1e-6)
     assert np.allclose(curve[:, 3], np.cumsum(table.curve(arch, "epoch_time")), atol=1e-5)
     absent = next(i for i in range(NUM_ARCHS) if blackbox.resolve(index_to_config(i))[1])
-    assert blackbox.objective_function(index_to_config(absent)).shape == (EPOCHS, 4)
+    estimate = blackbox.objective_function(index_to_config(absent))
+    assert estimate.shape == (EPOCHS, len(OBJECTIVES)) and (estimate[:, OBJECTIVES.index("estimated")] == 1).all()
+    assert (curve[:, OBJECTIVES.index("estimated")] == 0).all()
     # A missing seed is filled from the other seed.
     first = blackbox.objective_function(index_to_config(int(table.archs[0])), seed=1)
     assert np.isfinite(first).all()
