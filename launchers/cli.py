@@ -25,18 +25,30 @@ DEFAULT_MAX_WALLCLOCK_TIME = 600.0
 DEFAULT_SIMULATED_TRIALS = 100
 # Seconds the tuner sleeps while all workers are busy; Syne Tune's default of 5 s adds seconds to every trial.
 TUNER_SLEEP_TIME = 0.05
+SCHEDULER_NAMES = {"random_search": "random search", "hyperband": "Hyperband", "bohb": "BOHB"}
 CUSTOM_FLAGS = ("training_script", "config_space", "metric", "mode", "resource_attr", "max_resource")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except the empty ones (None, False) that say nothing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser(scheduler: str) -> argparse.ArgumentParser:
     """The command-line flags common to all launchers."""
     parser = argparse.ArgumentParser(
-        description=f"Tune a training script with {scheduler.replace('_', ' ')} on Syne Tune and write "
+        description=f"Tune a training script with {SCHEDULER_NAMES[scheduler]} on Syne Tune and write "
                     "results/<experiment>/{results.csv, trials.csv, metadata.json}.",
         epilog=f"The run stops by itself after --max-wallclock-time seconds (default {DEFAULT_MAX_WALLCLOCK_TIME:.0f}) "
                "or, with --max-num-trials N, once N trials have finished, whichever comes first; trials still "
-               "running at the time limit are stopped. Ctrl-C stops every trial and keeps the results written so far.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+               "running at the time limit are stopped. On the simulated backend the time is simulated and the "
+               f"default is {DEFAULT_SIMULATED_TRIALS} trials. Ctrl-C stops every trial and keeps the results "
+               "written so far.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--benchmark", default="mnist_convnet",
                         help=f"registered benchmark to tune: {', '.join(sorted(BENCHMARKS))}")
