@@ -112,8 +112,10 @@ def card_markdown(table: NB201Table) -> str:
         "| --- |" + " --- |" * len(early),
         f"| against epoch {table.n_epochs} | " + " | ".join(f"{rank_correlation(table, e):.3f}" for e in early) + " |",
         "",
-        "MNIST-10k is easy: apart from degenerate cells the final errors lie within a few percent, so budgets rank "
-        "cells less reliably than on CIFAR.",
+        f"MNIST-10k is easy: half of the trained classes end between {np.nanquantile(final, 0.25):.3f} and "
+        f"{np.nanquantile(final, 0.75):.3f} validation error (1,000 validation images, so steps of 0.001), and "
+        "early ranks predict final ones only weakly: early stopping (Hyperband, BOHB) has less to gain on this table "
+        "than where the correlation is high.",
         "",
     ]
     return "\n".join(lines)
