@@ -1,11 +1,15 @@
 """Shared test fixtures: repository paths and small synthetic MNIST files in torchvision's layout."""
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from syne_tune.report import retrieve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_MNIST10K = REPO_ROOT.parent / "shared" / "datasets" / "mnist10k"
@@ -63,3 +67,16 @@ def real_mnist10k() -> Path:
     if not all((REAL_MNIST10K / "MNIST" / "raw" / name).is_file() for name in MNIST_FILES):
         pytest.skip(f"real MNIST-10k data not found under {REAL_MNIST10K}/MNIST/raw")
     return REAL_MNIST10K
+
+
+def run_script(script: Path, *args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Run a training script from ``cwd`` (not the repository root) with one thread, capturing its output."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(script), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def reports(result) -> list[dict]:
+    """The report lines of a finished script run, which must have succeeded."""
+    assert result.returncode == 0, result.stderr
+    return retrieve(result.stdout.splitlines())

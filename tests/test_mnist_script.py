@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from syne_tune.report import retrieve
 
 from benchmarks.mnist.space import DEFAULT_CONFIG
-from conftest import REPO_ROOT
+import conftest
+from conftest import REPO_ROOT, reports
 
 SCRIPT = REPO_ROOT / "training_scripts" / "mnist_convnet.py"
 TINY = ["--n_conv_layers", "1", "--n_filters_1", "6", "--batch_size", "32", "--dropout", "0.2"]
@@ -20,15 +19,8 @@ VOLATILE = ("elapsed_time", "st_worker_time", "st_worker_timestamp")
 
 
 def run_script(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    """Run the script from `cwd` (not the repository root) with one thread, capturing its output."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def reports(result: subprocess.CompletedProcess) -> list[dict]:
-    assert result.returncode == 0, result.stderr
-    return retrieve(result.stdout.splitlines())
+    """Run the MNIST script from `cwd` with one thread, capturing its output."""
+    return conftest.run_script(SCRIPT, *args, cwd=cwd, timeout=timeout)
 
 
 def stable(metrics: list[dict]) -> list[dict]:

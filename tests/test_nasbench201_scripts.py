@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import pickle
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from syne_tune.report import retrieve
 
 from benchmarks.nasbench201 import encoding as enc
 from benchmarks.nasbench201.table import METRICS, NB201Table
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, reports, run_script
 
 TRAIN_SCRIPT = REPO_ROOT / "training_scripts" / "nasbench201_train.py"
 LOOKUP_SCRIPT = REPO_ROOT / "training_scripts" / "nasbench201_lookup.py"
@@ -25,17 +24,6 @@ TINY = ["--dataset", "mnist", "--channels", "4", "--cells_per_stage", "1", "--im
         "--data_fraction", "0.5", "--batch_size", "32", "--learning_rate", "0.05", "--device", "cpu",
         "--num_threads", "1", "--seed", "1"]
 VOLATILE = ("elapsed_time", "epoch_time", "epoch_cpu_time", "st_worker_time", "st_worker_timestamp", "st_worker_iter")
-
-
-def run(script: Path, *args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(script), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def reports(result: subprocess.CompletedProcess) -> list[dict]:
-    assert result.returncode == 0, result.stderr
-    return retrieve(result.stdout.splitlines())
 
 
 def stable(metrics: list[dict]) -> list[dict]:
@@ -56,7 +44,7 @@ def two_epochs(synthetic_mnist_root, tmp_path_factory) -> tuple[list[str], list[
     """A 2-epoch run with a checkpoint dir: (its arguments, its reports, its checkpoint dir)."""
     ckpt = tmp_path_factory.mktemp("nb201_ckpt")
     args = ["--arch", ARCH, "--dataset_path", str(synthetic_mnist_root), "--epochs", "2", *TINY]
-    return args, reports(run(TRAIN_SCRIPT, *args, "--st_checkpoint_dir", str(ckpt), cwd=ckpt.parent)), ckpt
+    return args, reports(run_script(TRAIN_SCRIPT, *args, "--st_checkpoint_dir", str(ckpt), cwd=ckpt.parent)), ckpt
 
 
 def test_train_two_epochs_report_lines(two_epochs) -> None:
@@ -73,8 +61,8 @@ def test_train_resume_continues_at_epoch_3(two_epochs, tmp_path) -> None:
     args, metrics, ckpt = two_epochs
     resume_dir = tmp_path / "ckpt"
     shutil.copytree(ckpt, resume_dir)
-    resumed = reports(run(TRAIN_SCRIPT, *args, "--epochs", "3", "--st_checkpoint_dir", str(resume_dir),
-                          cwd=tmp_path))
+    resumed = reports(run_script(TRAIN_SCRIPT, *args, "--epochs", "3", "--st_checkpoint_dir", str(resume_dir),
+                                 cwd=tmp_path))
     assert [m["epoch"] for m in resumed] == [3]
     assert resumed[0]["elapsed_time"] > metrics[-1]["elapsed_time"]
 
@@ -82,13 +70,13 @@ def test_train_resume_continues_at_epoch_3(two_epochs, tmp_path) -> None:
 def test_train_with_x_flags_equals_arch_string(two_epochs, synthetic_mnist_root, tmp_path) -> None:
     _, metrics, _ = two_epochs
     edges = [f"--{k}={v}" for k, v in enc.string_to_config(ARCH).items()]
-    again = reports(run(TRAIN_SCRIPT, *edges, "--dataset_path", str(synthetic_mnist_root), "--epochs", "2", *TINY,
-                        cwd=tmp_path))
+    again = reports(run_script(TRAIN_SCRIPT, *edges, "--dataset_path", str(synthetic_mnist_root), "--epochs", "2",
+                               *TINY, cwd=tmp_path))
     assert stable(again) == stable(metrics)  # same seed, no checkpoint: identical numbers
 
 
 def test_bad_arch_string_exits_2_with_one_sentence(tmp_path) -> None:
-    result = run(TRAIN_SCRIPT, "--arch", "|conv~0|+|bad", "--epochs", "1", cwd=tmp_path, timeout=60)
+    result = run_script(TRAIN_SCRIPT, "--arch", "|conv~0|+|bad", "--epochs", "1", cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert "Malformed architecture string '|conv~0|+|bad'" in result.stderr and "Traceback" not in result.stderr
     assert "[tune-metric]" not in result.stdout
@@ -306,7 +294,7 @@ def test_lookup_errors(table_path, flags, code, message, capsys) -> None:
 
 
 def test_lookup_missing_table_names_where_tables_come_from(tmp_path) -> None:
-    result = run(LOOKUP_SCRIPT, "--table", str(tmp_path / "none.npz"), "--arch", ARCH, cwd=tmp_path, timeout=60)
+    result = run_script(LOOKUP_SCRIPT, "--table", str(tmp_path / "none.npz"), "--arch", ARCH, cwd=tmp_path, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "none.npz" in result.stderr and "generate_table build" in result.stderr
 
