@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch
 
-from benchmarks.mnist.data import MNISTDataMissing, load_mnist, read_idx
+from benchmarks.download import DataMissing
+from benchmarks.mnist.data import load_mnist, read_idx
 from benchmarks.mnist.model import build_convnet
 from benchmarks.mnist.space import (BATCH_SIZES, DEFAULT_CONFIG, FILTER_KEYS, OPTIMIZERS, active_filters,
                                     conditional_configspace, config_space)
@@ -96,7 +97,7 @@ def test_load_mnist_does_not_import_torchvision(synthetic_mnist_root) -> None:
 
 def test_missing_data_error_names_folder_and_files(tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "torchvision", None)  # import fails: no download attempt
-    with pytest.raises(MNISTDataMissing) as info:
+    with pytest.raises(DataMissing) as info:
         load_mnist(tmp_path, 0.1, 0)
     message = str(info.value)
     assert str(tmp_path / "MNIST" / "raw") in message and "--dataset_path" in message

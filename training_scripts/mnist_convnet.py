@@ -78,14 +78,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from benchmarks.mnist.data import MNISTDataMissing, load_mnist
+    from benchmarks.download import DataMissing
+    from benchmarks.mnist.data import load_mnist
     from benchmarks.mnist.model import build_convnet
     from benchmarks.training import CheckpointError, choose_device, fit, seed_everything
 
     try:
         device = choose_device(args.device)
         splits = load_mnist(args.dataset_path, args.valid_fraction, VALID_SPLIT_SEED)
-    except (ValueError, MNISTDataMissing) as err:
+    except (ValueError, DataMissing) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 

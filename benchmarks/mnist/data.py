@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.download import find_or_download
 from benchmarks.training import DataSplits
 
 MEAN, STD = 0.1307, 0.3081
@@ -22,10 +23,6 @@ FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 LOCK_FILE = ".mnist-download.lock"
-
-
-class MNISTDataMissing(RuntimeError):
-    """The MNIST files are absent and could not be downloaded."""
 
 
 def raw_folder(dataset_path: str | os.PathLike) -> Path:
@@ -68,23 +65,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return data.reshape(shape)
 
 
-def _download(dataset_path: str | os.PathLike) -> dict[str, Path]:
-    """Download with torchvision under a file lock, so that workers starting together download once."""
-    try:
-        os.makedirs(dataset_path, exist_ok=True)
-        from filelock import FileLock
-        with FileLock(os.path.join(dataset_path, LOCK_FILE)):
-            found = _find_all(dataset_path)
-            if found is None:
-                import torchvision
-                for train in (True, False):
-                    torchvision.datasets.MNIST(str(dataset_path), train=train, download=True)
-                found = _find_all(dataset_path)
-    except Exception as err:
-        raise MNISTDataMissing(missing_message(dataset_path)) from err
-    if found is None:
-        raise MNISTDataMissing(missing_message(dataset_path))
-    return found
+def _torchvision_download(dataset_path: str) -> None:
+    import torchvision
+    for train in (True, False):
+        torchvision.datasets.MNIST(dataset_path, train=train, download=True)
 
 
 def _normalize(images: np.ndarray) -> torch.Tensor:
@@ -96,7 +80,7 @@ def load_mnist(dataset_path: str | os.PathLike, valid_fraction: float = 0.1, see
     """Normalized (N, 1, 28, 28) float tensors and int64 labels; validation is a seeded share of the training set."""
     if not 0.0 < valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must lie in (0, 1), got {valid_fraction}.")
-    found = _find_all(dataset_path) or _download(dataset_path)
+    found = find_or_download(dataset_path, LOCK_FILE, _find_all, _torchvision_download, missing_message(dataset_path))
     arrays = {key: read_idx(path) for key, path in found.items()}
     for split in ("train", "test"):
         n_images, n_labels = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from benchmarks.download import DataMissing, find_or_download
 from benchmarks.training import DataSplits
 
 DATASETS: tuple[str, ...] = ("cifar10", "mnist")
@@ -31,10 +32,6 @@ CIFAR_LOCK_FILE = ".cifar10-download.lock"
 # NAS-Bench-201's CIFAR normalization
 CIFAR_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
 CIFAR_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
-
-
-class DataMissing(RuntimeError):
-    """The dataset files are absent and could not be downloaded."""
 
 
 @dataclass(frozen=True)
@@ -77,22 +74,9 @@ def _cifar_files(dataset_path: str | os.PathLike) -> list[Path] | None:
     return files if all(f.is_file() for f in files) else None
 
 
-def _download_cifar(dataset_path: str | os.PathLike) -> list[Path]:
-    """Download CIFAR-10 with torchvision under a file lock, so that workers starting together download once."""
-    try:
-        os.makedirs(dataset_path, exist_ok=True)
-        from filelock import FileLock
-        with FileLock(os.path.join(dataset_path, CIFAR_LOCK_FILE)):
-            files = _cifar_files(dataset_path)
-            if files is None:
-                import torchvision
-                torchvision.datasets.CIFAR10(str(dataset_path), train=True, download=True)
-                files = _cifar_files(dataset_path)
-    except Exception as err:
-        raise DataMissing(cifar_missing_message(dataset_path)) from err
-    if files is None:
-        raise DataMissing(cifar_missing_message(dataset_path))
-    return files
+def _torchvision_download_cifar(dataset_path: str) -> None:
+    import torchvision
+    torchvision.datasets.CIFAR10(dataset_path, train=True, download=True)
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +100,8 @@ def load_cifar10(dataset_path: str | os.PathLike, valid_fraction: float = 0.1, s
     """Normalized (N, 3, 32, 32) CIFAR-10 tensors; validation is a seeded share of the 50,000 training images."""
     if not 0.0 < valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must lie in (0, 1), got {valid_fraction}.")
-    files = _cifar_files(dataset_path) or _download_cifar(dataset_path)
+    files = find_or_download(dataset_path, CIFAR_LOCK_FILE, _cifar_files, _torchvision_download_cifar,
+                             cifar_missing_message(dataset_path))
     try:
         parts = [_read_cifar_batch(path) for path in files[:-1]]
         test_images, test_labels = _read_cifar_batch(files[-1])
@@ -179,11 +164,8 @@ def prepare_data(spec: DataSpec) -> DataSplits:
     """The splits described by `spec`; raises ValueError (bad spec) or DataMissing (files absent)."""
     check_spec(spec)
     if spec.dataset == "mnist":
-        from benchmarks.mnist.data import MNISTDataMissing, load_mnist
-        try:
-            splits = load_mnist(spec.dataset_path, spec.valid_fraction, spec.split_seed)
-        except MNISTDataMissing as err:
-            raise DataMissing(str(err)) from None
+        from benchmarks.mnist.data import load_mnist
+        splits = load_mnist(spec.dataset_path, spec.valid_fraction, spec.split_seed)
     else:
         splits = load_cifar10(spec.dataset_path, spec.valid_fraction, spec.split_seed)
     return resize(subsample(splits, spec.data_fraction, spec.split_seed), spec.image_size)
