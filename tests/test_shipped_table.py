@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import spearmanr
 
 from benchmarks.nasbench201.blackbox import OBJECTIVES, NB201Blackbox
 from benchmarks.nasbench201.card import ZERO_CLASS
@@ -63,6 +64,10 @@ def test_card_describes_the_table(table):
     card = default_table_path(NASBENCH201_DEFAULT_TABLE).with_suffix(".md").read_text()
     assert f"{len(table)} of the 8765 isomorphism classes" in card
     assert "Rank correlation" in card and "Best architectures" in card and "core-hours" in card
+    final = np.nanmean(table.array("valid_error"), axis=1)
+    test = np.nanmean(table.array("test_error"), axis=1)
+    assert f"| against epoch 9 | {spearmanr(final[:, 0], final[:, 8]).statistic:.3f} | " in card
+    assert f"correlate at only {spearmanr(final[:, 8], test[:, 8]).statistic:.3f}" in card
 
 
 def readme_offline_command() -> list[str]:
