@@ -21,12 +21,22 @@ CONFIG_PREFIX = "config_"
 
 REQUIRED_METADATA = ("metric", "mode", "scheduler")
 REQUIRED_TRIALS_COLUMNS = ("trial_id", "status", "epochs", "best_metric", "last_metric", "start_time", "end_time")
-OPTIONAL_TRIALS_COLUMNS = ("bracket", "model_based")
+BUDGET_KEYS = ("resource_attr", "min_resource", "max_resource", "eta")
 TRIAL_STATUSES = ("Completed", "Stopped", "Failed", "InProgress", "Paused")
 
 
 class ResultsFolderError(ValueError):
     """A results folder is missing, incomplete or malformed; the message is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The run's budget as ``metadata.json`` records it under ``budget``: resource attribute, min, max and eta."""
+
+    resource_attr: str
+    min_resource: int
+    max_resource: int
+    eta: float
 
 
 @dataclass
@@ -70,8 +80,14 @@ class Experiment:
         return None if seed is None else int(seed)
 
     @property
+    def budget(self) -> Budget | None:
+        """The budget from ``metadata.json`` (None for folders written before it was recorded)."""
+        return _budget(self.metadata)
+
+    @property
     def resource_attr(self) -> str:
-        return str(self.metadata.get("resource_attr") or "epoch")
+        """The budget's counter, a column of ``results.csv``."""
+        return _resource_attr(self.metadata)
 
     @property
     def n_workers(self) -> int | None:
@@ -93,9 +109,34 @@ class Experiment:
         return [c for c in self.results.columns if c.startswith(CONFIG_PREFIX)]
 
     @property
+    def test_metric(self) -> str | None:
+        """The test counterpart of the metric (``valid_error`` -> ``test_error``) where results.csv has it.
+
+        Validation chooses the incumbent; the test metric only reports how that choice does on held-out data.
+        """
+        name = self.metric.replace("valid", "test", 1)
+        return name if name != self.metric and name in self.results.columns else None
+
+    @property
+    def has_estimates(self) -> bool:
+        """Whether results.csv says for its reports whether a table measured them or a surrogate estimated them."""
+        return "estimated" in self.results.columns
+
+    @property
     def has_model_based(self) -> bool:
         """Whether trials.csv says for some trial whether its config was a model-based pick (BOHB)."""
-        return bool(self.trials["model_based"].notna().any())
+        return "model_based" in self.trials.columns and bool(self.trials["model_based"].notna().any())
+
+
+def _budget(metadata: dict) -> Budget | None:
+    budget = metadata.get("budget")
+    return None if budget is None else Budget(**budget)
+
+
+def _resource_attr(metadata: dict) -> str:
+    """The budget's counter; older folders kept it at the top level, and ``epoch`` where nothing says."""
+    budget = _budget(metadata)
+    return budget.resource_attr if budget else str(metadata.get("resource_attr") or "epoch")
 
 
 def _read_csv(folder: Path, file: str) -> pd.DataFrame:
@@ -130,10 +171,29 @@ def _to_numeric(folder: Path, file: str, df: pd.DataFrame, column: str, integer:
     df[column] = values
 
 
-def _parse_bool(values: pd.Series) -> pd.Series:
-    """Map True/False (bools or strings, any case) to a nullable boolean column; anything else to NA."""
-    text = values.astype("string").str.strip().str.lower()
-    return text.map({"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}).astype("boolean")
+def _parse_column(values: pd.Series) -> pd.Series:
+    """A bookkeeping column as booleans (only True/False), integers, floats or, failing those, text; blanks are NA."""
+    present = values.dropna()
+    text = present.astype("string").str.strip().str.lower()
+    if len(present) and text.isin(["true", "false"]).all():
+        return values.astype("string").str.strip().str.lower().map({"true": True, "false": False}).astype("boolean")
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers[values.notna()].notna().all():
+        integral = numbers.dropna()
+        return numbers.astype("Int64") if (integral == integral.round()).all() else numbers
+    return values
+
+
+def _parse_budget(path: Path, budget: object) -> None:
+    if budget is None:
+        return
+    if not isinstance(budget, dict) or set(budget) != set(BUDGET_KEYS):
+        raise ResultsFolderError(f"{path} has budget {budget!r}; expected an object with the keys "
+                                 f"{', '.join(BUDGET_KEYS)}.")
+    numbers = [budget[k] for k in BUDGET_KEYS[1:]]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+        raise ResultsFolderError(f"{path} has budget {budget!r}; expected numbers for min_resource, max_resource "
+                                 "and eta.")
 
 
 def _load_metadata(folder: Path) -> dict:
@@ -151,6 +211,7 @@ def _load_metadata(folder: Path) -> dict:
             f"{path} lacks the key(s) {keys}; expected at least {', '.join(REQUIRED_METADATA)}.")
     if metadata["mode"] not in ("min", "max"):
         raise ResultsFolderError(f"{path} has mode {metadata['mode']!r}; expected \"min\" or \"max\".")
+    _parse_budget(path, metadata.get("budget"))
     return metadata
 
 
@@ -175,7 +236,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
     metadata = _load_metadata(folder)
     metric = str(metadata["metric"])
-    resource_attr = str(metadata.get("resource_attr") or "epoch")
+    resource_attr = _resource_attr(metadata)
 
     results = _read_csv(folder, RESULTS_FILE)
     _check_columns(folder, RESULTS_FILE, results, ("trial_id", "tuner_time", resource_attr, metric),
@@ -189,20 +250,14 @@ def load_experiment(path: str | Path) -> Experiment:
 
     trials = _read_csv(folder, TRIALS_FILE)
     _check_columns(folder, TRIALS_FILE, trials, REQUIRED_TRIALS_COLUMNS,
-                   "one row per trial with " + ", ".join(REQUIRED_TRIALS_COLUMNS + OPTIONAL_TRIALS_COLUMNS))
+                   "one row per trial with " + ", ".join(REQUIRED_TRIALS_COLUMNS))
     for col in ("trial_id", "epochs"):
         _to_numeric(folder, TRIALS_FILE, trials, col, integer=True)
     for col in ("best_metric", "last_metric", "start_time", "end_time"):
         _to_numeric(folder, TRIALS_FILE, trials, col)
-    if "bracket" in trials.columns:
-        _to_numeric(folder, TRIALS_FILE, trials, "bracket")
-        trials["bracket"] = trials["bracket"].astype("Int64")
-    else:
-        trials["bracket"] = pd.array([pd.NA] * len(trials), dtype="Int64")
-    if "model_based" in trials.columns:
-        trials["model_based"] = _parse_bool(trials["model_based"])
-    else:
-        trials["model_based"] = pd.array([pd.NA] * len(trials), dtype="boolean")
+    for col in trials.columns:
+        if col not in REQUIRED_TRIALS_COLUMNS and not col.startswith(CONFIG_PREFIX):
+            trials[col] = _parse_column(trials[col])
     trials["status"] = trials["status"].astype("str")
     trials = trials.sort_values("trial_id", kind="mergesort").reset_index(drop=True)
 

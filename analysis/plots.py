@@ -1,8 +1,8 @@
-"""Plots of tuning results, each a function writing one PNG file and returning its path.
+"""Plots of tuning results: each ``draw_*`` function returns a ``matplotlib.figure.Figure``; ``save_figure`` writes it.
 
-Figures are drawn with ``matplotlib.figure.Figure`` (no pyplot, no display needed). Functions for plots that
-may not apply to an experiment (e.g. model-based histograms for random search) have an ``applies_*`` partner;
-called anyway, they write a figure with a "no data" note.
+Figures are drawn with ``Figure`` (no pyplot, no display needed). Functions for plots that may not apply to an
+experiment (e.g. model-based histograms for random search) have an ``applies_*`` partner; called anyway, they draw
+a figure with a "no data" note. The numbers behind the plots come from ``trajectories`` and ``workers``.
 """
 from __future__ import annotations
 
@@ -22,8 +22,10 @@ from analysis.load import Experiment, group_by_method, time_unit
 from analysis.trajectories import (aggregate_trajectories, budget_levels, budget_reach_times,
                                    experiment_trajectory, incumbent_trajectory, rank_correlation_matrix,
                                    reports_at_budgets, time_grid)
+from analysis.workers import concurrency, worker_use
 
 DPI = 120
+ESTIMATED_NOTE = "* final incumbent estimated: the table's surrogate answered, not a measurement"
 WIDE = (8.0, 4.8)
 TimeAxis = Literal["linear", "log"]
 METRIC_NAMES = {
@@ -66,24 +68,25 @@ def _plain_log_ticks(ax, which: str) -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
-def _save(fig: Figure, out: str | Path) -> Path:
+def save_figure(fig: Figure, out: str | Path, dpi: int = DPI) -> Path:
+    """Write a drawn figure as a PNG file (log axes labelled with plain numbers); returns its path."""
     for ax in fig.axes:
         for which in ("x", "y"):
             if (ax.get_xscale() if which == "x" else ax.get_yscale()) == "log":
                 _plain_log_ticks(ax, which)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI)
+    fig.savefig(out, dpi=dpi)
     return out
 
 
-def _no_data(out: str | Path, title: str, why: str) -> Path:
+def _no_data(title: str, why: str) -> Figure:
     fig = _figure((7.5, 2.5))
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_title(title, fontsize="medium")
     ax.text(0.5, 0.5, f"no data: {why}", ha="center", va="center", transform=ax.transAxes, wrap=True)
-    return _save(fig, out)
+    return fig
 
 
 def _auto_log(values: Iterable[float] | np.ndarray, ratio: float = 8.0) -> bool:
@@ -146,8 +149,8 @@ def _title(exp: Experiment, what: str) -> str:
 
 # Any-time performance -------------------------------------------------------------------------------------------
 
-def plot_anytime(experiments: Sequence[Experiment], out: str | Path, stat: Literal["mean", "median"] = "mean",
-                 time_axis: TimeAxis = "log", log_y: bool | None = None, title: str | None = None) -> Path:
+def draw_anytime(experiments: Sequence[Experiment], stat: Literal["mean", "median"] = "mean",
+                 time_axis: TimeAxis = "log", log_y: bool | None = None, title: str | None = None) -> Figure:
     """Best metric so far against tuner time, one line per method with a band over seeds (experiments of one
     benchmark and metric: see ``group_by_benchmark``).
 
@@ -157,13 +160,14 @@ def plot_anytime(experiments: Sequence[Experiment], out: str | Path, stat: Liter
     """
     experiments = list(experiments)
     if not experiments or all(e.results.empty for e in experiments):
-        return _no_data(out, title or "any-time performance", "no reports in these experiments")
+        return _no_data(title or "any-time performance", "no reports in these experiments")
     metric, mode = experiments[0].metric, experiments[0].mode
     groups = group_by_method(experiments)
     colors = _method_colors(list(groups))
     fig = _figure()
     ax = fig.add_subplot()
     all_times, all_values = [], []
+    any_estimated = False
     for method, exps in groups.items():
         trajs = [t for t in (experiment_trajectory(e) for e in exps) if len(t)]
         if not trajs:
@@ -171,8 +175,14 @@ def plot_anytime(experiments: Sequence[Experiment], out: str | Path, stat: Liter
         grid = time_grid(trajs)
         agg = aggregate_trajectories(trajs, grid, stat=stat)
         t = agg["time"].to_numpy()
-        label = f"{method} ({len(trajs)} seed{'s' if len(trajs) != 1 else ''})"
+        estimated = sum(bool(traj["estimated"].iloc[-1]) for traj in trajs)
+        label = f"{method} ({len(trajs)} seed{'s' if len(trajs) != 1 else ''}"
+        label += f"; {estimated} final incumbent{'s' if estimated != 1 else ''} estimated*)" if estimated else ")"
         ax.plot(t, agg["center"], drawstyle="steps-post", color=colors[method], lw=1.8, label=label)
+        if estimated:  # a star where the line ends: some run's final incumbent is an estimate, not a measurement
+            ax.plot(t[-1:], agg["center"].to_numpy()[-1:], ls="", marker="*", ms=12, color=colors[method],
+                    markeredgecolor="black", label="_estimated")
+            any_estimated = True
         if len(trajs) > 1:
             ax.fill_between(t, agg["lower"], agg["upper"], step="post", color=colors[method], alpha=0.2, lw=0)
         all_times.append(t)
@@ -184,19 +194,21 @@ def plot_anytime(experiments: Sequence[Experiment], out: str | Path, stat: Liter
     ax.set_title(title or f"{experiments[0].benchmark}: best {metric_label(metric)} so far ({band} over seeds)",
                  fontsize="medium")
     ax.grid(True, which="major", alpha=0.3)
-    _legend(ax, len(groups), title="method")
-    return _save(fig, out)
+    if any_estimated:  # a legend entry that explains the stars
+        ax.plot([], [], ls="", marker="*", ms=12, color="grey", markeredgecolor="black", label=ESTIMATED_NOTE)
+    _legend(ax, len(groups) + any_estimated, title="method")
+    return fig
 
 
 # Per-trial curves -----------------------------------------------------------------------------------------------
 
-def plot_error_curves(exp: Experiment, out: str | Path, log_y: bool | None = None) -> Path:
+def draw_error_curves(exp: Experiment, log_y: bool | None = None) -> Figure:
     """The metric per epoch of every trial in one figure, coloured by the trial's last value; best trial in red."""
     res = exp.results
     metric, rattr = exp.metric, exp.resource_attr
     df = res.loc[res[metric].notna(), ["trial_id", rattr, metric]].sort_values(["trial_id", rattr], kind="mergesort")
     if df.empty:
-        return _no_data(out, _title(exp, f"{metric_label(metric)} per {rattr}"), "no reports")
+        return _no_data(_title(exp, f"{metric_label(metric)} per {rattr}"), "no reports")
     fig = _figure()
     ax = fig.add_subplot()
     last = df.groupby("trial_id")[metric].last()
@@ -216,8 +228,13 @@ def plot_error_curves(exp: Experiment, out: str | Path, log_y: bool | None = Non
     best_tid = int(df.loc[best_idx, "trial_id"])
     best = df[df["trial_id"] == best_tid]
     best_at = budget_label(int(df.loc[best_idx, rattr]), rattr)
+    estimated = exp.has_estimates and res.loc[best_idx, "estimated"] == 1
     ax.plot(best[rattr], best[metric], color="crimson", lw=2.2, marker="o", ms=3,
-            label=f"best trial (id {best_tid}: {df.loc[best_idx, metric]:.4g} at {best_at})")
+            label=f"best trial (id {best_tid}: {df.loc[best_idx, metric]:.4g} at {best_at}"
+                  + ("; * estimated: the table's surrogate answered)" if estimated else ")"))
+    if estimated:
+        ax.plot([df.loc[best_idx, rattr]], [df.loc[best_idx, metric]], ls="", marker="*", ms=14, color="crimson",
+                markeredgecolor="black", label="_estimated")
     ax.autoscale_view()
     epochs = df[rattr].to_numpy()
     ax.set_xlim(epochs.min() - 0.3, epochs.max() + 0.3)
@@ -232,7 +249,7 @@ def plot_error_curves(exp: Experiment, out: str | Path, log_y: bool | None = Non
                  fontsize="medium")
     ax.grid(True, alpha=0.3)
     fig.legend(fontsize="small", loc="outside lower left")
-    return _save(fig, out)
+    return fig
 
 
 # Hyperparameter scatter -----------------------------------------------------------------------------------------
@@ -306,19 +323,19 @@ def _nice_levels(values: np.ndarray, log: bool, n: int = 4) -> list[float]:
     return out
 
 
-def plot_hyperparameter_scatter(exp: Experiment, out: str | Path, x: str | None = None,
-                                y: str | None = None) -> Path:
+def draw_hyperparameter_scatter(exp: Experiment, x: str | None = None,
+                                y: str | None = None) -> Figure:
     """Two hyperparameters of every trial, marker size by the trial's last metric (better = bigger), colour by
     epochs reached; the best trial is starred."""
     axes = scatter_axes(exp, x, y)
     metric = exp.metric
     if axes is None:
-        return _no_data(out, _title(exp, "hyperparameters"), "fewer than two numeric hyperparameters vary")
+        return _no_data(_title(exp, "hyperparameters"), "fewer than two numeric hyperparameters vary")
     trials = exp.trials
     final = trials["last_metric"].to_numpy(dtype=float)
     ok = np.isfinite(final) & np.isfinite(axes["x"]) & np.isfinite(axes["y"])
     if not ok.any():
-        return _no_data(out, _title(exp, "hyperparameters"), "no trial has reported")
+        return _no_data(_title(exp, "hyperparameters"), "no trial has reported")
     xs, ys, vals = axes["x"][ok], axes["y"][ok], final[ok]
     epochs = trials["epochs"].to_numpy()[ok]
     log_size = _auto_log(vals, ratio=5.0)
@@ -362,18 +379,18 @@ def plot_hyperparameter_scatter(exp: Experiment, out: str | Path, x: str | None 
     ax.set_title(_title(exp, f"{len(xs)} trials; bigger marker = {better} last {metric_label(metric)}"),
                  fontsize="medium")
     ax.grid(True, alpha=0.3)
-    return _save(fig, out)
+    return fig
 
 
 # Per-budget plots -----------------------------------------------------------------------------------------------
 
-def plot_finished_over_time(exp: Experiment, out: str | Path, time_axis: TimeAxis = "log") -> Path:
+def draw_finished_over_time(exp: Experiment, time_axis: TimeAxis = "log") -> Figure:
     """Cumulative number of trials that reached each budget level against tuner time."""
     levels = budget_levels(exp)
     reach = budget_reach_times(exp, levels)
     title = _title(exp, f"trials that reached each budget ({exp.resource_attr}s)")
     if reach.empty:
-        return _no_data(out, title, "no reports")
+        return _no_data(title, "no reports")
     fig = _figure()
     ax = fig.add_subplot()
     colors = _budget_colors(levels)
@@ -391,7 +408,7 @@ def plot_finished_over_time(exp: Experiment, out: str | Path, time_axis: TimeAxi
     ax.set_title(title, fontsize="medium")
     ax.grid(True, alpha=0.3)
     _legend(ax, len(levels), title="budget")
-    return _save(fig, out)
+    return fig
 
 
 def applies_rank_correlation(exp: Experiment) -> bool:
@@ -403,12 +420,12 @@ def applies_rank_correlation(exp: Experiment) -> bool:
     return bool((n.to_numpy()[np.triu_indices(len(levels), 1)] >= 3).any())
 
 
-def plot_rank_correlation(exp: Experiment, out: str | Path) -> Path:
+def draw_rank_correlation(exp: Experiment) -> Figure:
     """Spearman rank correlation of the metric between budgets, over the trials evaluated at both (a matrix)."""
     levels = budget_levels(exp)
     title = _title(exp, f"rank correlation of {metric_label(exp.metric)} between budgets")
     if len(levels) < 2:
-        return _no_data(out, title, "fewer than two budget levels")
+        return _no_data(title, "fewer than two budget levels")
     rho, n = rank_correlation_matrix(exp.results, exp.metric, levels, exp.resource_attr)
     k = len(levels)
     size = min(2.6 + 1.0 * k, 9.0)
@@ -431,18 +448,18 @@ def plot_rank_correlation(exp: Experiment, out: str | Path) -> Path:
     ax.set_ylabel("budget")
     fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02).set_label("Spearman ρ (trials evaluated at both budgets)")
     ax.set_title(title, fontsize="medium")
-    return _save(fig, out)
+    return fig
 
 
-def plot_losses_over_time(exp: Experiment, out: str | Path, time_axis: TimeAxis = "log",
-                          log_y: bool | None = None) -> Path:
+def draw_losses_over_time(exp: Experiment, time_axis: TimeAxis = "log",
+                          log_y: bool | None = None) -> Figure:
     """The metric of every report at each budget level against its tuner time, one colour per budget, with the
     best value so far at that budget as a step line (as HpBandSter's ``losses_over_time``)."""
     levels = budget_levels(exp)
     df = reports_at_budgets(exp.results, exp.metric, levels, exp.resource_attr)
     title = _title(exp, f"{metric_label(exp.metric)} of the reports at each budget")
     if df.empty:
-        return _no_data(out, title, "no reports at the budget levels")
+        return _no_data(title, "no reports at the budget levels")
     fig = _figure()
     ax = fig.add_subplot()
     colors = _budget_colors(levels)
@@ -461,7 +478,7 @@ def plot_losses_over_time(exp: Experiment, out: str | Path, time_axis: TimeAxis 
     ax.set_title(title + "\n(points: reports; lines: best so far at that budget)", fontsize="medium")
     ax.grid(True, alpha=0.3)
     _legend(ax, len(levels), title="budget")
-    return _save(fig, out)
+    return fig
 
 
 def applies_model_based(exp: Experiment) -> bool:
@@ -469,18 +486,18 @@ def applies_model_based(exp: Experiment) -> bool:
     return exp.has_model_based and not exp.results.empty
 
 
-def plot_model_based_histograms(exp: Experiment, out: str | Path, log_x: bool | None = None) -> Path:
+def draw_model_based_histograms(exp: Experiment, log_x: bool | None = None) -> Figure:
     """Per budget, histograms of the metric of model-based against random picks (BOHB)."""
     title = _title(exp, f"{metric_label(exp.metric)} of model-based vs random picks")
     if not exp.has_model_based:
-        return _no_data(out, title, "trials.csv does not mark model-based picks")
+        return _no_data(title, "trials.csv does not mark model-based picks")
     levels = budget_levels(exp)
     df = reports_at_budgets(exp.results, exp.metric, levels, exp.resource_attr)
     kinds = exp.trials.set_index("trial_id")["model_based"]
     df = df.assign(model_based=df["trial_id"].map(kinds)).dropna(subset=["model_based"])
     levels = [b for b in levels if (df["budget"] == b).any()]
     if not levels:
-        return _no_data(out, title, "no reports at the budget levels")
+        return _no_data(title, "no reports at the budget levels")
     ncols = min(len(levels), 3)
     nrows = -(-len(levels) // ncols)
     fig = _figure((3.7 * ncols + 0.6, 3.3 * nrows + 0.6))
@@ -509,37 +526,10 @@ def plot_model_based_histograms(exp: Experiment, out: str | Path, log_x: bool | 
     for ax in axs[len(levels):]:
         ax.set_visible(False)
     fig.suptitle(title + " (per budget)")
-    return _save(fig, out)
+    return fig
 
 
 # Worker use -----------------------------------------------------------------------------------------------------
-
-def busy_intervals(exp: Experiment) -> pd.DataFrame:
-    """When each trial ran (columns ``trial_id``, ``start``, ``end``): from its start to its last report.
-
-    The launchers' schedulers stop trials but never pause them, so a trial occupies its worker throughout, start-up
-    and data loading before the first report included. A trial still ``InProgress`` runs on to the end of the run.
-    """
-    trials = exp.trials
-    end_of_run = float(exp.results["tuner_time"].max()) if len(exp.results) else 0.0
-    end = trials["end_time"].astype(float)
-    end = end.where(trials["status"] != "InProgress", end_of_run)
-    intervals = pd.DataFrame({"trial_id": trials["trial_id"], "start": trials["start_time"].astype(float),
-                              "end": end})
-    return intervals.dropna().sort_values(["start", "trial_id"], ignore_index=True)
-
-
-def concurrency(exp: Experiment) -> pd.DataFrame:
-    """Number of running trials over time (a right-continuous step function: ``time``, ``running``)."""
-    iv = busy_intervals(exp)
-    iv = iv[iv["end"] > iv["start"]]
-    times = np.r_[iv["start"].to_numpy(dtype=float), iv["end"].to_numpy(dtype=float)]
-    delta = np.r_[np.ones(len(iv)), -np.ones(len(iv))]
-    order = np.lexsort((delta, times))  # ends before starts at the same time
-    times, running = times[order], np.cumsum(delta[order])
-    keep = np.r_[times[1:] != times[:-1], True] if len(times) else np.array([], dtype=bool)
-    return pd.DataFrame({"time": times[keep], "running": running[keep].astype(int)})
-
 
 def _drop_glitches(t: np.ndarray, r: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """Drop steps shorter than ``tol`` (a trial starting a moment before the last one's final report is logged)
@@ -552,12 +542,12 @@ def _drop_glitches(t: np.ndarray, r: np.ndarray, tol: float) -> tuple[np.ndarray
     return t[~same], r[~same]
 
 
-def plot_concurrency(exp: Experiment, out: str | Path) -> Path:
+def draw_concurrency(exp: Experiment) -> Figure:
     """Running trials over (linear) tuner time, with the number of workers as a reference line."""
     conc = concurrency(exp)
     title = _title(exp, "running trials (how busy the workers were)")
     if conc.empty:
-        return _no_data(out, title, "no trial start and report times")
+        return _no_data(title, "no trial start and report times")
     fig = _figure((8.0, 4.2))
     ax = fig.add_subplot()
     t = np.r_[0.0, conc["time"].to_numpy()]
@@ -569,9 +559,7 @@ def plot_concurrency(exp: Experiment, out: str | Path) -> Path:
     note = ""
     if n_workers:
         ax.axhline(n_workers, color="crimson", ls="--", lw=1.2, label=f"n_workers = {n_workers}")
-        dt = np.diff(t)
-        busy = float(np.sum(r[:-1] * dt) / (n_workers * (t[-1] - t[0]))) if t[-1] > t[0] else float("nan")
-        note = f"; mean use {busy:.0%} of the workers"
+        note = f"; mean use {worker_use(exp):.0%} of the workers"
     ax.set_xlim(0, t[-1] * 1.01 if t[-1] > 0 else 1)
     ax.set_ylim(0, max(r_draw.max(), n_workers or 0) * 1.25 + 0.5)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -580,4 +568,4 @@ def plot_concurrency(exp: Experiment, out: str | Path) -> Path:
     ax.set_title(f"{title}{note}\n(each trial from its start to its last report)", fontsize="medium")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="upper right", ncols=2)
-    return _save(fig, out)
+    return fig

@@ -38,7 +38,8 @@ Written:
   <experiment>/model_based_hist.png     model-based vs random picks per budget (BOHB only)
   <experiment>/concurrency.png          running trials over time against the number of workers
   summary.md                       best configuration per experiment; per method the final metric (mean and
-                                   standard error over seeds) and the time to reach a target
+                                   standard error over seeds) and the time to reach a target; where reported,
+                                   the incumbents' test metric, and * marking incumbents a table estimated
 Figures that do not apply (e.g. model-based picks for random search) are not written.
 """
 
@@ -47,27 +48,30 @@ def _slug(text: str) -> str:
     return re.sub(r"[^\w.+-]+", "_", text).strip("_") or "experiment"
 
 
-def experiment_figures(exp: Experiment, folder: Path, time_axis: Literal["linear", "log"] = "log") -> list[Path]:
+def experiment_figures(exp: Experiment, folder: Path, time_axis: Literal["linear", "log"] = "log",
+                       dpi: int = DEFAULT_DPI) -> list[Path]:
     """Write the per-experiment figures that apply to ``exp`` into ``folder``; return their paths."""
     from analysis import plots
     from analysis.trajectories import budget_levels, budget_reach_times, reports_at_budgets
+    from analysis.workers import concurrency
+    save = plots.save_figure
     written: list[Path] = []
     if exp.results[exp.metric].notna().any():
-        written.append(plots.plot_error_curves(exp, folder / "error_curves.png"))
+        written.append(save(plots.draw_error_curves(exp), folder / "error_curves.png", dpi))
         axes = plots.scatter_axes(exp)
         if axes is not None and exp.trials["last_metric"].notna().any():
-            written.append(plots.plot_hyperparameter_scatter(exp, folder / "hp_scatter.png"))
+            written.append(save(plots.draw_hyperparameter_scatter(exp), folder / "hp_scatter.png", dpi))
         levels = budget_levels(exp)
         if not budget_reach_times(exp, levels).empty:
-            written.append(plots.plot_finished_over_time(exp, folder / "finished_per_budget.png", time_axis))
+            written.append(save(plots.draw_finished_over_time(exp, time_axis), folder / "finished_per_budget.png", dpi))
         if plots.applies_rank_correlation(exp):
-            written.append(plots.plot_rank_correlation(exp, folder / "rank_correlation.png"))
+            written.append(save(plots.draw_rank_correlation(exp), folder / "rank_correlation.png", dpi))
         if not reports_at_budgets(exp.results, exp.metric, levels, exp.resource_attr).empty:
-            written.append(plots.plot_losses_over_time(exp, folder / "losses_over_time.png", time_axis))
+            written.append(save(plots.draw_losses_over_time(exp, time_axis), folder / "losses_over_time.png", dpi))
         if plots.applies_model_based(exp):
-            written.append(plots.plot_model_based_histograms(exp, folder / "model_based_hist.png"))
-    if not plots.concurrency(exp).empty:
-        written.append(plots.plot_concurrency(exp, folder / "concurrency.png"))
+            written.append(save(plots.draw_model_based_histograms(exp), folder / "model_based_hist.png", dpi))
+    if not concurrency(exp).empty:
+        written.append(save(plots.draw_concurrency(exp), folder / "concurrency.png", dpi))
     return written
 
 
@@ -77,7 +81,6 @@ def write_report(experiments: Sequence[Experiment], out: Path, target: float | N
     """Write all figures that apply and summary.md under ``out``; return the written paths (summary first)."""
     from analysis import plots
     from analysis.summary import write_summary
-    plots.DPI = dpi
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     groups = group_by_benchmark(experiments)
@@ -85,14 +88,14 @@ def write_report(experiments: Sequence[Experiment], out: Path, target: float | N
         if not any(e.results[e.metric].notna().any() for e in exps):
             continue
         name = "anytime.png" if len(groups) == 1 else f"anytime_{_slug(bench)}.png"
-        written.append(plots.plot_anytime(exps, out / name, stat=stat, time_axis=time_axis))
+        written.append(plots.save_figure(plots.draw_anytime(exps, stat=stat, time_axis=time_axis), out / name, dpi))
     used: set[str] = set()
     for exp in experiments:
         sub = _slug(exp.label)
         while sub in used:
             sub += "_"
         used.add(sub)
-        written += experiment_figures(exp, out / sub, time_axis)
+        written += experiment_figures(exp, out / sub, time_axis, dpi)
     summary = write_summary(experiments, out / "summary.md", target,
                             figures=[p.relative_to(out) for p in written])
     return [summary] + written

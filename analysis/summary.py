@@ -12,8 +12,18 @@ from analysis.load import CONFIG_PREFIX, Experiment, group_by_benchmark, time_un
 from analysis.trajectories import final_values, times_to_target
 
 
+BEST_COLUMNS = ["experiment", "method", "seed", "metric", "value", "test", "estimated", "epoch", "trial_id",
+                "tuner_time", "config"]
+ESTIMATED_NOTE = ("Marked *: estimated; the table never measured this cell, so its surrogate answered and the "
+                  "value is a prediction.")
+
+
 def best_configuration(exp: Experiment) -> dict | None:
-    """The best report of an experiment (by mode; earliest on ties): value, epoch, trial id, time and config."""
+    """The best report of an experiment (by mode; earliest on ties): value, epoch, trial id, time and config.
+
+    The metric chooses it; ``test`` is the same report's test metric (NaN where none was reported) and
+    ``estimated`` whether a tabulated benchmark's surrogate answered it instead of a measurement.
+    """
     res = exp.results[exp.results[exp.metric].notna()]
     if res.empty:
         return None
@@ -21,8 +31,11 @@ def best_configuration(exp: Experiment) -> dict | None:
     i = int(np.argmin(values) if exp.mode == "min" else np.argmax(values))  # results are sorted by time
     row = res.iloc[i]
     config = {c[len(CONFIG_PREFIX):]: _plain(row[c]) for c in exp.config_columns}
+    test = float(row[exp.test_metric]) if exp.test_metric else float("nan")
+    estimated = exp.has_estimates and bool(row["estimated"] == 1)
     return {"experiment": exp.label, "method": exp.method, "seed": exp.seed, "metric": exp.metric,
-            "value": float(row[exp.metric]), "epoch": int(row[exp.resource_attr]), "trial_id": int(row["trial_id"]),
+            "value": float(row[exp.metric]), "test": test, "estimated": estimated,
+            "epoch": int(row[exp.resource_attr]), "trial_id": int(row["trial_id"]),
             "tuner_time": float(row["tuner_time"]), "config": config}
 
 
@@ -30,8 +43,7 @@ def best_configurations(experiments: Iterable[Experiment]) -> pd.DataFrame:
     """One row per experiment with its best report (see ``best_configuration``); experiments without reports
     are left out."""
     rows = [b for b in (best_configuration(e) for e in experiments) if b is not None]
-    return pd.DataFrame(rows, columns=["experiment", "method", "seed", "metric", "value", "epoch", "trial_id",
-                                       "tuner_time", "config"])
+    return pd.DataFrame(rows, columns=BEST_COLUMNS)
 
 
 def default_target(experiments: Sequence[Experiment]) -> float:
@@ -47,18 +59,20 @@ def _se(values: pd.Series) -> float:
 
 
 def method_summary(experiments: Sequence[Experiment], target: float) -> pd.DataFrame:
-    """Per method: seeds, mean and standard error of the final incumbent, and of the time to reach ``target``
-    over the seeds that reached it (``reached`` counts them)."""
+    """Per method: seeds, mean and standard error of the final incumbent and of its test value (over the seeds
+    that reported one), how many final incumbents were estimated, and the time to reach ``target`` over the seeds
+    that reached it (``reached`` counts them)."""
     finals = final_values(experiments)
     ttt = times_to_target(experiments, target)
     rows = []
     for method, f in finals.groupby("method", sort=False):
         t = ttt.loc[ttt["method"] == method, "time"]
         rows.append({"method": method, "n_seeds": len(f), "final_mean": float(f["final"].mean()),
-                     "final_se": _se(f["final"]), "reached": int(t.notna().sum()),
+                     "final_se": _se(f["final"]), "test_mean": float(f["test"].mean()), "test_se": _se(f["test"]),
+                     "n_estimated": int(f["estimated"].sum()), "reached": int(t.notna().sum()),
                      "time_mean": float(t.mean()) if t.notna().any() else float("nan"), "time_se": _se(t)})
-    return pd.DataFrame(rows, columns=["method", "n_seeds", "final_mean", "final_se", "reached", "time_mean",
-                                       "time_se"])
+    return pd.DataFrame(rows, columns=["method", "n_seeds", "final_mean", "final_se", "test_mean", "test_se",
+                                       "n_estimated", "reached", "time_mean", "time_se"])
 
 
 def _plain(value: object) -> object:
@@ -80,6 +94,11 @@ def _fmt(x: object, digits: int = 4) -> str:
 def _pm(mean: float, se: float) -> str:
     """``mean ± se`` (just the mean when there is no standard error)."""
     return _fmt(mean) if math.isnan(se) else f"{_fmt(mean)} ± {_fmt(se, 2)}"
+
+
+def _marked(value: float, estimated: bool) -> str:
+    """A value with ``*`` where it is an estimate (see ``ESTIMATED_NOTE``)."""
+    return _fmt(value) + ("*" if estimated else "")
 
 
 def _cell(text: str) -> str:
@@ -112,25 +131,36 @@ def summary_markdown(experiments: Sequence[Experiment], target: float | None = N
                   f"Metric `{metric}` ({'lower' if mode == 'min' else 'higher'} is better); "
                   f"{len(exps)} experiment{'s' if len(exps) != 1 else ''}; times in {unit}.", ""]
         best = best_configurations(exps)
+        test = next((e.test_metric for e in exps if e.test_metric), None)
+        estimates = any(e.has_estimates for e in exps)
         lines += ["### Best configuration per experiment", ""]
+        if test:
+            lines += [f"The {metric} chooses each run's incumbent; `{test}` is the same report's test value, which "
+                      "only reports how that choice does.", ""]
         rows = []
         for exp in exps:
             b = best[best["experiment"] == exp.label]
             n_trials = len(exp.trials)
             status = str(exp.metadata.get("status") or "?")
             if b.empty:
-                rows.append([exp.label, exp.method, _fmt(exp.seed), "–", "–", "–", "–", str(n_trials), status, ""])
+                rows.append([exp.label, exp.method, _fmt(exp.seed), "–", *(["–"] if test else []), "–", "–", "–",
+                             str(n_trials), status, ""])
                 continue
             r = b.iloc[0]
-            rows.append([exp.label, exp.method, _fmt(exp.seed), _fmt(r["value"]), str(r["epoch"]), str(r["trial_id"]),
+            rows.append([exp.label, exp.method, _fmt(exp.seed), _marked(r["value"], r["estimated"]),
+                         *([_fmt(r["test"])] if test else []), str(r["epoch"]), str(r["trial_id"]),
                          _fmt(r["tuner_time"]), str(n_trials), status, _config_text(r["config"])])
-        lines += _table(["experiment", "method", "seed", f"best {metric}", exps[0].resource_attr, "trial",
-                         f"time ({unit})", "trials", "status", "configuration"], rows)
+        lines += _table(["experiment", "method", "seed", f"best {metric}", *([test] if test else []),
+                         exps[0].resource_attr, "trial", f"time ({unit})", "trials", "status", "configuration"], rows)
+        if best["estimated"].any():
+            lines += ["", ESTIMATED_NOTE]
         if not best.empty:
             i = int(best["value"].idxmin() if mode == "min" else best["value"].idxmax())
             r = best.loc[i]
-            lines += ["", f"Best overall: {metric} = {_fmt(r['value'])} in `{r['experiment']}` (trial {r['trial_id']}, "
-                          f"{exps[0].resource_attr} {r['epoch']}): {_config_text(r['config'])}."]
+            test_text = f" ({test} {_fmt(r['test'])})" if test else ""
+            lines += ["", f"Best overall: {metric} = {_marked(r['value'], r['estimated'])}{test_text} in "
+                          f"`{r['experiment']}` (trial {r['trial_id']}, {exps[0].resource_attr} {r['epoch']}): "
+                          f"{_config_text(r['config'])}."]
         if best.empty:
             lines += ["", "No experiment of this benchmark has reported yet.", ""]
             continue
@@ -143,15 +173,21 @@ def summary_markdown(experiments: Sequence[Experiment], target: float | None = N
             note = "as given"
         summary = method_summary(exps, tgt)
         lines += ["", "### Per method", "",
-                  f"Final {metric}: the best value of each run, mean ± standard error over seeds.", "",
+                  f"Final {metric}: the best value of each run, mean ± standard error over seeds"
+                  + (f"; `{test}`: the test value of those incumbents" if test else "")
+                  + ("; estimated: runs whose final incumbent the table's surrogate answered" if estimates else "")
+                  + ".", "",
                   f"Target: {metric} {'≤' if mode == 'min' else '≥'} {_fmt(tgt)}, {note}. Time to target: the "
                   f"first time the best value so far reached it, mean ± standard error over the seeds that did.", ""]
         rows = []
         for _, r in summary.iterrows():
             rows.append([r["method"], str(r["n_seeds"]), _pm(r["final_mean"], r["final_se"]),
+                         *([_pm(r["test_mean"], r["test_se"])] if test else []),
+                         *([f"{r['n_estimated']}/{r['n_seeds']}"] if estimates else []),
                          f"{r['reached']}/{r['n_seeds']}",
                          _pm(r["time_mean"], r["time_se"]) if r["reached"] else "not reached"])
-        lines += _table(["method", "seeds", f"final {metric}", "reached target", f"time to target ({unit})"], rows)
+        lines += _table(["method", "seeds", f"final {metric}", *([f"final {test}"] if test else []),
+                         *(["estimated"] if estimates else []), "reached target", f"time to target ({unit})"], rows)
         lines.append("")
     if figures:
         lines += ["## Figures", ""] + [f"- [{Path(f).as_posix()}]({Path(f).as_posix()})" for f in figures] + [""]

@@ -19,15 +19,22 @@ TRAJECTORY_COLUMNS = ("time", "best", "trial_id", "epoch")
 
 
 def incumbent_trajectory(results: pd.DataFrame, metric: str, mode: str, time_col: str = "tuner_time",
-                         resource_attr: str = "epoch") -> pd.DataFrame:
-    """The best ``metric`` so far against ``time_col``: one row per strict improvement, plus the last report time."""
+                         resource_attr: str = "epoch", carry: dict[str, str] | None = None) -> pd.DataFrame:
+    """The best ``metric`` so far against ``time_col``: one row per strict improvement, plus the last report time.
+
+    ``carry`` maps output names to other columns of the incumbent's report to keep (e.g. ``{"test": "test_error"}``):
+    they describe the incumbent that ``metric`` chose and never take part in choosing it.
+    """
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+    carry = carry or {}
     cols = [time_col, metric, "trial_id"] + ([resource_attr] if resource_attr in results.columns else [])
+    cols += [c for c in carry.values() if c not in cols]
     df = results.loc[results[metric].notna() & results[time_col].notna(), cols]
     if df.empty:
         return pd.DataFrame({"time": pd.Series(dtype=float), "best": pd.Series(dtype=float),
-                             "trial_id": pd.Series(dtype="int64"), "epoch": pd.Series(dtype="int64")})
+                             "trial_id": pd.Series(dtype="int64"), "epoch": pd.Series(dtype="int64"),
+                             **{name: pd.Series(dtype=results[c].dtype) for name, c in carry.items()}})
     df = df.sort_values(time_col, kind="mergesort")
     values = df[metric].to_numpy(dtype=float)
     signed = values if mode == "min" else -values
@@ -46,6 +53,7 @@ def incumbent_trajectory(results: pd.DataFrame, metric: str, mode: str, time_col
         "best": values[keep_idx],
         "trial_id": df["trial_id"].to_numpy()[keep_idx],
         "epoch": epochs[keep_idx],
+        **{name: df[column].to_numpy()[keep_idx] for name, column in carry.items()},
     })
     if times[-1] > traj["time"].iloc[-1]:
         last = traj.iloc[[-1]].copy()
@@ -55,8 +63,14 @@ def incumbent_trajectory(results: pd.DataFrame, metric: str, mode: str, time_col
 
 
 def experiment_trajectory(exp: Experiment) -> pd.DataFrame:
-    """The incumbent trajectory of one experiment (its metric and mode, tuner time)."""
-    return incumbent_trajectory(exp.results, exp.metric, exp.mode, resource_attr=exp.resource_attr)
+    """The incumbent trajectory of one experiment (its metric and mode, tuner time), with the incumbent's ``test``
+    value (its test metric, NaN where none was reported) and whether it was ``estimated`` (False where unknown)."""
+    results = exp.results
+    test = results[exp.test_metric] if exp.test_metric else np.nan
+    estimated = results["estimated"].fillna(0).astype(bool) if exp.has_estimates else False
+    results = results.assign(_test=test, _estimated=estimated)
+    return incumbent_trajectory(results, exp.metric, exp.mode, resource_attr=exp.resource_attr,
+                                carry={"test": "_test", "estimated": "_estimated"})
 
 
 def step_values(trajectory: pd.DataFrame, times: np.ndarray | Sequence[float]) -> np.ndarray:
@@ -158,7 +172,8 @@ def time_to_target(trajectory: pd.DataFrame, target: float, mode: str) -> float:
 
 
 def final_values(experiments: Iterable[Experiment]) -> pd.DataFrame:
-    """Per experiment: method, seed, the final incumbent value, its trial and the last report time."""
+    """Per experiment: method, seed, the final incumbent value, its trial, the last report time, the incumbent's
+    test value (NaN where no test metric was reported) and whether it was estimated."""
     rows = []
     for exp in experiments:
         traj = experiment_trajectory(exp)
@@ -168,8 +183,11 @@ def final_values(experiments: Iterable[Experiment]) -> pd.DataFrame:
             "final": float(last["best"]) if last is not None else float("nan"),
             "trial_id": int(last["trial_id"]) if last is not None else None,
             "end_time": float(last["time"]) if last is not None else float("nan"),
+            "test": float(last["test"]) if last is not None else float("nan"),
+            "estimated": bool(last["estimated"]) if last is not None else False,
         })
-    return pd.DataFrame(rows, columns=["method", "experiment", "seed", "final", "trial_id", "end_time"])
+    return pd.DataFrame(rows, columns=["method", "experiment", "seed", "final", "trial_id", "end_time", "test",
+                                       "estimated"])
 
 
 def times_to_target(experiments: Iterable[Experiment], target: float) -> pd.DataFrame:
@@ -195,23 +213,18 @@ def rung_levels(min_resource: int, max_resource: int, eta: float) -> list[int]:
 def budget_levels(exp: Experiment, max_levels: int = 8, fallback_eta: float | None = 3) -> list[int]:
     """The budget levels (epochs) at which trials of an experiment stopped or were promoted.
 
-    Rung levels min_resource * eta^k (and max_resource) when the scheduler kwargs give ``eta`` or
-    ``reduction_factor`` and the metadata gives min and max resource (``grace_period``/``max_t`` also serve).
-    Otherwise the epochs of completed trials, and the epochs at which at least max(2, 5%) of the finished trials
+    Rung levels min_resource * eta^k (and max_resource) of the budget that ``metadata.json`` records. For folders
+    without one, the epochs of completed trials, and the epochs at which at least max(2, 5%) of the finished trials
     stopped (so that trials stopped at the end of the run do not count), the ``max_levels`` most frequent. When
-    that gives fewer than two levels (random search: every trial runs to the end) and ``fallback_eta`` is set,
-    the levels min_resource * fallback_eta^k are used, so that budgets can still be compared. Only levels reached
-    by some report are returned.
+    that gives fewer than two levels (every trial ran to the end) and ``fallback_eta`` is set, the levels
+    1 * fallback_eta^k are used, so that budgets can still be compared. Only levels reached by some report are
+    returned.
     """
-    md = exp.metadata
-    kwargs = md.get("scheduler_kwargs") or {}
-    eta = kwargs.get("eta") or kwargs.get("reduction_factor")
-    r_min = md.get("min_resource") or kwargs.get("grace_period")
-    r_max = md.get("max_resource") or kwargs.get("max_t")
+    budget = exp.budget
     reached = exp.results[exp.resource_attr].dropna()
     max_reached = int(reached.max()) if len(reached) else 0
-    if eta and r_min and r_max:
-        levels = rung_levels(int(r_min), int(r_max), float(eta))
+    if budget is not None:
+        levels = rung_levels(budget.min_resource, budget.max_resource, budget.eta)
     else:
         trials = exp.trials[exp.trials["epochs"] > 0]
         completed = trials.loc[trials["status"] == "Completed", "epochs"].value_counts()
@@ -220,8 +233,8 @@ def budget_levels(exp: Experiment, max_levels: int = 8, fallback_eta: float | No
         counts = pd.concat([completed, stopped[stopped >= threshold]]).groupby(level=0).sum()
         counts = counts.sort_values(ascending=False, kind="mergesort")
         levels = sorted(int(v) for v in counts.index[:max_levels])
-        if len(levels) < 2 and fallback_eta and (r_max or max_reached):
-            levels = rung_levels(int(r_min or 1), int(r_max or max_reached), float(fallback_eta))
+        if len(levels) < 2 and fallback_eta and max_reached:
+            levels = rung_levels(1, max_reached, float(fallback_eta))
     return [lv for lv in levels if lv <= max_reached]
 
 

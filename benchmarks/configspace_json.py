@@ -8,8 +8,10 @@ from typing import Any
 
 from syne_tune import config_space as st
 
+from benchmarks.registry import BenchmarkError
 
-class ConfigSpaceFileError(ValueError):
+
+class ConfigSpaceFileError(BenchmarkError):
     """A config space file that cannot be read or holds something Syne Tune cannot tune."""
 
 

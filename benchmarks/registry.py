@@ -1,5 +1,10 @@
-"""Named benchmarks: what is tuned (config space, metric, budget) and how it is run (a script or a table)."""
-from dataclasses import dataclass, field
+"""Named benchmarks: what is tuned (config space, metric, budget) and how it is run (a script or a table).
+
+Each entry supplies its own ``--dataset`` help and raises ``BenchmarkError`` (one sentence for the user) for what it
+cannot build, so that the launchers name no benchmark. Building an entry imports what that benchmark needs, and
+nothing of the simulator until its blackbox is built.
+"""
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -7,8 +12,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS_DIR = REPO_ROOT / "training_scripts"
 
 
-class UnknownBenchmarkError(ValueError):
+class BenchmarkError(ValueError):
+    """A benchmark that cannot be built as asked; the message is one sentence naming the bad value."""
+
+
+class UnknownBenchmarkError(BenchmarkError):
     """A benchmark name that the registry does not know."""
+
+
+class DatasetError(BenchmarkError):
+    """A dataset that the benchmark does not have."""
 
 
 @dataclass(frozen=True)
@@ -16,7 +29,6 @@ class Benchmark:
     """A tuning problem. ``config_space`` holds Syne Tune domains; the script gets every entry as ``--name value``."""
 
     name: str
-    description: str
     config_space: dict[str, Any]
     metric: str
     mode: str
@@ -27,17 +39,22 @@ class Benchmark:
     epochs_flag: str | None = "epochs"
     # Script flag for the data folder; None when the script reads no data.
     dataset_path_flag: str | None = "dataset_path"
-    # Extra constants that every trial of this benchmark gets (e.g. the dataset of a tabulated benchmark).
-    constants: dict[str, Any] = field(default_factory=dict)
     # Script flag naming the dataset (NAS-Bench-201), and the dataset the benchmark was built for.
     dataset_flag: str | None = None
     dataset: str | None = None
-    # Builds the Syne Tune blackbox for the simulated backend (tabulated benchmarks only).
-    blackbox: Callable[[], Any] | None = None
+    # Builds the Syne Tune blackbox for the simulated backend (tabulated benchmarks only); keywords such as
+    # table_seed go to the blackbox.
+    blackbox: Callable[..., Any] | None = None
+    # Where the benchmark can evaluate only some configurations (a partial table): which, and a note saying so
+    # for metadata.json. Schedulers are then kept to those configurations.
+    accepts: Callable[[dict[str, Any]], bool] | None = None
+    sampling_note: str | None = None
+    # The training seeds a table holds (for --table-seed N).
+    table_seeds: tuple[int, ...] = ()
 
     def script_config_space(self, max_epochs: int, dataset_path: str | None = None) -> dict[str, Any]:
         """The config space handed to the backend: hyperparameters plus the script's fixed flags."""
-        space = {**self.config_space, **self.constants}
+        space = dict(self.config_space)
         if self.epochs_flag:
             space[self.epochs_flag] = max_epochs
         if dataset_path is not None and self.dataset_path_flag:
@@ -47,12 +64,22 @@ class Benchmark:
         return space
 
 
-def _mnist_convnet() -> Benchmark:
+@dataclass(frozen=True)
+class BenchmarkEntry:
+    """A registered benchmark: ``build(dataset)`` makes it; ``dataset_help`` is None where it takes no dataset."""
+
+    name: str
+    title: str
+    build: Callable[[str | None], Benchmark]
+    dataset_help: str | None = None
+    tabulated: bool = False
+
+
+def _mnist_convnet(dataset: str | None) -> Benchmark:
     from benchmarks.mnist.space import config_space
 
     return Benchmark(
         name="mnist_convnet",
-        description="MNIST convnet (1-3 conv layers, filters, learning rate, batch size, optimizer, dropout)",
         config_space=config_space(),
         metric="valid_error",
         mode="min",
@@ -63,14 +90,33 @@ def _mnist_convnet() -> Benchmark:
 
 
 def _nasbench201(dataset: str | None) -> Benchmark:
-    from benchmarks.nasbench201.blackbox import NB201Blackbox
+    from benchmarks.nasbench201.answers import ClassAnswers
+    from benchmarks.nasbench201.encoding import NUM_ARCHS, config_to_index
     from benchmarks.nasbench201.space import config_space
-    from benchmarks.nasbench201.table import load_named_table
+    from benchmarks.nasbench201.table import DEFAULT_TABLE, TableError, load_named_table
 
-    table, table_path = load_named_table(dataset or NASBENCH201_DEFAULT_TABLE)
+    try:
+        table, table_path = load_named_table(dataset or DEFAULT_TABLE)
+    except TableError as error:
+        raise DatasetError(str(error)) from None
+    answers = ClassAnswers(table)
+    n_answered = len(answers.answered_cells())
+    accepts, note = None, None
+    if n_answered < NUM_ARCHS:
+        def answered(config: dict[str, Any]) -> bool:
+            return answers.answered(config_to_index({f"x{k}": config[f"x{k}"] for k in range(6)}))
+        accepts = answered
+        note = (f"only the {n_answered} of {NUM_ARCHS} cells whose official class the table measured "
+                f"({len(answers.classes)} of 6466 classes); other cells are never proposed")
+
+    def blackbox(**options: Any) -> Any:
+        # Imported here: the blackbox brings in Syne Tune's simulator and scikit-learn, which a local run never needs.
+        from benchmarks.nasbench201.blackbox import NB201Blackbox
+
+        return NB201Blackbox(table, **options)
+
     return Benchmark(
         name="nasbench201",
-        description=f"NAS-Bench-201 cells looked up in the table {table_path}",
         config_space=config_space(),
         metric="valid_error",
         mode="min",
@@ -80,7 +126,38 @@ def _nasbench201(dataset: str | None) -> Benchmark:
         dataset_path_flag=None,
         dataset_flag="table",
         dataset=str(table_path),
-        blackbox=lambda: NB201Blackbox(table),
+        blackbox=blackbox,
+        accepts=accepts,
+        sampling_note=note,
+        table_seeds=tuple(table.seeds),
+    )
+
+
+def _mnist_convnet_efficient(dataset: str | None) -> Benchmark:
+    from benchmarks.mnist.efficient_space import config_space
+
+    return Benchmark(
+        name="mnist_convnet_efficient",
+        config_space=config_space(),
+        metric="valid_error",
+        mode="min",
+        resource_attr="epoch",
+        max_resource=9,
+        script=SCRIPTS_DIR / "mnist_convnet.py",
+    )
+
+
+def _fashion_mnist_mlp(dataset: str | None) -> Benchmark:
+    from benchmarks.fashion_mnist.space import MAX_EPOCHS, config_space
+
+    return Benchmark(
+        name="fashion_mnist_mlp",
+        config_space=config_space(),
+        metric="valid_error",
+        mode="min",
+        resource_attr="epoch",
+        max_resource=MAX_EPOCHS,
+        script=SCRIPTS_DIR / "fashion_mnist_mlp.py",
     )
 
 
@@ -89,7 +166,6 @@ def _nasbench201_train(dataset: str | None) -> Benchmark:
 
     return Benchmark(
         name="nasbench201_train",
-        description="NAS-Bench-201 cells trained from scratch (SGD, cosine schedule, as in NAS-Bench-201)",
         config_space=config_space(),
         metric="valid_error",
         mode="min",
@@ -101,19 +177,28 @@ def _nasbench201_train(dataset: str | None) -> Benchmark:
     )
 
 
-NASBENCH201_DEFAULT_TABLE = "mnist10k"
-BENCHMARKS: dict[str, Callable[[str | None], Benchmark]] = {
-    "mnist_convnet": lambda dataset: _mnist_convnet(),
-    "nasbench201": _nasbench201,
-    "nasbench201_train": _nasbench201_train,
-}
+BENCHMARKS: dict[str, BenchmarkEntry] = {entry.name: entry for entry in (
+    BenchmarkEntry("mnist_convnet", "trains the MNIST convnet", _mnist_convnet),
+    BenchmarkEntry("nasbench201", "looks NAS-Bench-201 cells up in a table", _nasbench201,
+                   dataset_help="table name in benchmarks/nasbench201/data/ or a .npz path (default mnist10k)",
+                   tabulated=True),
+    BenchmarkEntry("mnist_convnet_efficient", "trains the MNIST convnet with optional separable convolutions and "
+                   "squeeze-and-excitation blocks", _mnist_convnet_efficient),
+    BenchmarkEntry("fashion_mnist_mlp", "trains Syne Tune's tutorial MLP on Fashion-MNIST", _fashion_mnist_mlp),
+    BenchmarkEntry("nasbench201_train", "trains NAS-Bench-201 cells from scratch", _nasbench201_train,
+                   dataset_help="mnist, fashion_mnist or cifar10 (default mnist)"),
+)}
 
 
 def get_benchmark(name: str, dataset: str | None = None) -> Benchmark:
-    """The registered benchmark called ``name``, on ``dataset`` where it has several (NAS-Bench-201)."""
+    """The registered benchmark called ``name``, on ``dataset`` where it has several; raises ``BenchmarkError``."""
     if name not in BENCHMARKS:
         raise UnknownBenchmarkError(f"Unknown benchmark '{name}': choose one of {', '.join(sorted(BENCHMARKS))}.")
-    return BENCHMARKS[name](dataset)
+    entry = BENCHMARKS[name]
+    if dataset is not None and entry.dataset_help is None:
+        with_datasets = [n for n, e in BENCHMARKS.items() if e.dataset_help is not None]
+        raise DatasetError(f"--dataset applies to {' and '.join(with_datasets)}, not to '{name}'.")
+    return entry.build(dataset)
 
 
 def custom_benchmark(script: str | Path, config_space_file: str | Path, metric: str, mode: str,
@@ -124,7 +209,6 @@ def custom_benchmark(script: str | Path, config_space_file: str | Path, metric: 
     script = Path(script).resolve()
     return Benchmark(
         name=f"custom-{script.stem}",
-        description=f"custom script {script}",
         config_space=load_config_space(config_space_file),
         metric=metric,
         mode=mode,

@@ -1,1 +1,1 @@
-"""Thin CLI scripts over one shared module for flags and wiring."""
+"""Thin CLI scripts over `cli.py` (flags into a checked plan) and `run.py` (the tuning run and its results)."""

@@ -1,36 +1,39 @@
-"""The launchers' shared flags and wiring: benchmark + scheduler + backend -> Syne Tune Tuner -> results folder."""
+"""The launchers' shared flags: parse and check them into a ``LaunchPlan`` (benchmark, scheduler, backend, budget).
+
+Only the registries are imported here, so that ``--help`` and flag errors answer without loading Syne Tune's
+schedulers or simulator; ``launchers.run`` does the work.
+"""
 import argparse
-import contextlib
-import logging
-import os
-import platform
-import random
-import shlex
-import signal
-import sys
+import textwrap
+from dataclasses import dataclass
 from datetime import datetime
-from importlib import metadata as package_metadata
 from pathlib import Path
 
-import numpy as np
+from backends.registry import BACKENDS, BackendEntry
+from benchmarks.registry import BENCHMARKS, Benchmark, BenchmarkError, custom_benchmark, get_benchmark
+from schedulers.budget import Budget
+from schedulers.registry import SCHEDULERS, SchedulerEntry
 
-from benchmarks.configspace_json import ConfigSpaceFileError
-from benchmarks.nasbench201.table import TableError
-from benchmarks.registry import BENCHMARKS, NASBENCH201_DEFAULT_TABLE, Benchmark, custom_benchmark, get_benchmark
-from launchers.backends import local_backend, simulated_backend
-from launchers.results import ResultsWriter
-from schedulers.factory import SCHEDULERS, make_scheduler, scheduler_arguments
-
-DEFAULT_MAX_WALLCLOCK_TIME = 600.0
-DEFAULT_SIMULATED_TRIALS = 100
-# Seconds the tuner sleeps while all workers are busy; Syne Tune's default of 5 s adds seconds to every trial.
-TUNER_SLEEP_TIME = 0.05
-SCHEDULER_NAMES = {"random_search": "random search", "hyperband": "Hyperband", "bohb": "BOHB"}
 CUSTOM_FLAGS = ("training_script", "config_space", "metric", "mode", "resource_attr", "max_resource")
+HELP_WIDTH = 79
+TABLE_SEED_HELP = ("which training seed of the table answers a trial: the mean over seeds, a seed drawn per trial, "
+                   "or a fixed seed (tabulated benchmarks on the simulated backend)")
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except the empty ones (None, False) that say nothing."""
+@dataclass
+class LaunchPlan:
+    """Everything a run needs, checked: the flags, and the benchmark, scheduler, backend and budget they name."""
+
+    args: argparse.Namespace
+    benchmark: Benchmark
+    scheduler: SchedulerEntry
+    backend: BackendEntry
+    budget: Budget
+    folder: Path
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the description's and epilog's lines; shows defaults, except the empty ones (None, False)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.default is None or action.default is False:
@@ -38,29 +41,69 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def build_parser(scheduler: str) -> argparse.ArgumentParser:
-    """The command-line flags common to all launchers."""
+def table_seed(text: str) -> str | int:
+    """``--table-seed``: 'mean', 'random' or a seed number (0 or more)."""
+    if text in ("mean", "random"):
+        return text
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"'{text}' is not accepted: give mean, random or a seed number (0 or more).")
+
+
+def _fill(text: str) -> str:
+    return textwrap.fill(text, width=HELP_WIDTH)
+
+
+def _names_and_titles(entries: dict[str, SchedulerEntry]) -> str:
+    """One line per entry, ``  name  title``, the titles aligned and wrapped under themselves."""
+    indent = " " * (max(len(name) for name in entries) + 4)
+    return "\n".join(textwrap.fill(entry.title, width=HELP_WIDTH, initial_indent=f"  {name:{len(indent) - 2}}",
+                                   subsequent_indent=indent) for name, entry in entries.items())
+
+
+def _default_stops() -> str:
+    """Each backend's default limits, e.g. "--max-wallclock-time 600 on the local backend; ..."."""
+    stops = []
+    for name, entry in BACKENDS.items():
+        if entry.default_max_wallclock_time is not None:
+            stops.append(f"--max-wallclock-time {entry.default_max_wallclock_time:.0f} on the {name} backend")
+        if entry.default_max_num_trials is not None:
+            stops.append(f"--max-num-trials {entry.default_max_num_trials} on the {name} backend (when no time "
+                         "limit is given)")
+    return "; ".join(stops)
+
+
+def build_parser(scheduler: str | None = None) -> argparse.ArgumentParser:
+    """The flags common to all launchers; ``--scheduler`` too when ``scheduler`` is not fixed by the launcher."""
+    what = f"the scheduler '{scheduler}' ({SCHEDULERS[scheduler].title})" if scheduler else \
+        "the scheduler named by --scheduler"
+    simulated = ", ".join(name for name, entry in BACKENDS.items() if entry.simulated_time)
+    stop = _fill(
+        "The run stops by itself after --max-wallclock-time seconds or, with --max-num-trials N, once N trials have "
+        "finished, whichever comes first; trials still running at the time limit are stopped. Defaults: "
+        f"{_default_stops()}. Time is simulated on the {simulated} backend. Ctrl-C stops every trial and keeps the "
+        "results written so far.")
     parser = argparse.ArgumentParser(
-        description=f"Tune a training script with {SCHEDULER_NAMES[scheduler]} on Syne Tune and write "
-                    "results/<experiment>/{results.csv, trials.csv, metadata.json}.",
-        epilog=f"The run stops by itself after --max-wallclock-time seconds (default {DEFAULT_MAX_WALLCLOCK_TIME:.0f}) "
-               "or, with --max-num-trials N, once N trials have finished, whichever comes first; trials still "
-               "running at the time limit are stopped. On the simulated backend the time is simulated and the "
-               f"default is {DEFAULT_SIMULATED_TRIALS} trials. Ctrl-C stops every trial and keeps the results "
-               "written so far.",
+        description=_fill(f"Tune a training script with {what} on Syne Tune and write "
+                          "results/<experiment>/{results.csv, trials.csv, metadata.json}."),
+        epilog=(f"schedulers:\n{_names_and_titles(SCHEDULERS)}" if scheduler is None else
+                "Other schedulers: python launchers/launch.py --scheduler NAME (see its --help).") + f"\n\n{stop}",
         formatter_class=_HelpFormatter,
     )
+    if scheduler is None:
+        parser.add_argument("--scheduler", required=True, choices=list(SCHEDULERS), metavar="NAME",
+                            help="the scheduler, one of those listed below")
     parser.add_argument("--benchmark", default="mnist_convnet",
-                        help=f"registered benchmark to tune: {', '.join(sorted(BENCHMARKS))}")
+                        help="registered benchmark to tune: " + ", ".join(
+                            f"{name} ({entry.title})" for name, entry in sorted(BENCHMARKS.items())))
     parser.add_argument("--n-workers", type=int, default=4, help="trials run in parallel")
     parser.add_argument("--max-wallclock-time", type=float, default=None,
-                        help="stop after this many seconds of tuning (simulated seconds on the simulated backend); "
-                             f"default {DEFAULT_MAX_WALLCLOCK_TIME:.0f} on the local backend, none on the "
-                             "simulated one")
+                        help="stop after this many seconds of tuning (simulated seconds where the backend simulates "
+                             "time); default: see below")
     parser.add_argument("--max-num-trials", type=int, default=None,
                         help="start no more than this many trials; the run ends when they have finished "
-                             f"(default on the simulated backend: {DEFAULT_SIMULATED_TRIALS})")
-    parser.add_argument("--min-epochs", type=int, default=1, help="smallest budget (Hyperband/BOHB rung)")
+                             "(default: see below)")
+    parser.add_argument("--min-epochs", type=int, default=1, help="smallest budget (the first rung of Hyperband)")
     parser.add_argument("--max-epochs", type=int, default=None, help="largest budget (default: the benchmark's)")
     parser.add_argument("--eta", type=float, default=3, help="reduction factor of successive halving")
     parser.add_argument("--seed", type=int, default=0, help="seed of the scheduler's random choices")
@@ -69,12 +112,12 @@ def build_parser(scheduler: str) -> argparse.ArgumentParser:
                         help="name of the experiment folder (default: <benchmark>-<scheduler>-<timestamp>)")
     parser.add_argument("--dataset-path", default=None,
                         help="data folder handed to the training script (default: the script's own, data/)")
-    parser.add_argument("--dataset", default=None,
-                        help="nasbench201: table name in benchmarks/nasbench201/data/ or a .npz path (default "
-                             f"{NASBENCH201_DEFAULT_TABLE}); nasbench201_train: mnist or cifar10")
-    parser.add_argument("--backend", choices=["local", "simulated"], default="local",
-                        help="local: every trial is a process on this machine; simulated: tabulated benchmarks "
-                             "(nasbench201) replayed on Syne Tune's simulator in simulated time")
+    parser.add_argument("--dataset", default=None, help="the benchmark's dataset: " + "; ".join(
+        f"{name}: {entry.dataset_help}" for name, entry in BENCHMARKS.items() if entry.dataset_help))
+    tabulated = ", ".join(name for name, entry in BENCHMARKS.items() if entry.tabulated)
+    parser.add_argument("--backend", choices=list(BACKENDS), default="local", help="; ".join(
+        f"{name}: {entry.help}" + (f" ({tabulated})" if entry.uses_table else "") for name, entry in BACKENDS.items()))
+    parser.add_argument("--table-seed", type=table_seed, default="mean", metavar="mean|random|N", help=TABLE_SEED_HELP)
     parser.add_argument("--verbose", action="store_true",
                         help="print Syne Tune's per-trial log instead of writing it to <experiment>/tuner.log")
     custom = parser.add_argument_group(
@@ -88,11 +131,11 @@ def build_parser(scheduler: str) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(scheduler: str, argv: list[str] | None = None) -> tuple[argparse.Namespace, Benchmark]:
+def parse_args(scheduler: str | None = None, argv: list[str] | None = None) -> LaunchPlan:
     """Parse and check the flags; bad input exits with one sentence that names it (argparse's ``error``)."""
     parser = build_parser(scheduler)
     args = parser.parse_args(argv)
-    benchmark = _resolve_benchmark(parser, args)
+    args.scheduler = scheduler or args.scheduler
     checks = [
         (args.n_workers >= 1, f"--n-workers must be at least 1, got {args.n_workers}."),
         (args.max_wallclock_time is None or args.max_wallclock_time > 0,
@@ -105,189 +148,70 @@ def parse_args(scheduler: str, argv: list[str] | None = None) -> tuple[argparse.
     for ok, message in checks:
         if not ok:
             parser.error(message)
-    if args.backend == "simulated":
-        if benchmark.blackbox is None:
-            parser.error(f"--backend simulated needs a tabulated benchmark, and '{benchmark.name}' has no table: use "
-                         "--benchmark nasbench201.")
-        if args.max_wallclock_time is None and args.max_num_trials is None:
-            args.max_num_trials = DEFAULT_SIMULATED_TRIALS
-    elif args.max_wallclock_time is None:
-        args.max_wallclock_time = DEFAULT_MAX_WALLCLOCK_TIME
+    benchmark = _resolve_benchmark(parser, args)
+    backend = BACKENDS[args.backend]
+    if backend.uses_table and benchmark.blackbox is None:
+        tabulated = ", ".join(name for name, entry in BENCHMARKS.items() if entry.tabulated)
+        parser.error(f"--backend {backend.name} needs a tabulated benchmark, and '{benchmark.name}' has no table: "
+                     f"choose one of {tabulated}.")
+    if args.table_seed != "mean" and not backend.uses_table:
+        tables = ", ".join(name for name, entry in BACKENDS.items() if entry.uses_table)
+        parser.error(f"--table-seed {args.table_seed} applies to the backends that replay a table ({tables}), not "
+                     f"to '{backend.name}'.")
+    if isinstance(args.table_seed, int) and args.table_seed not in benchmark.table_seeds:
+        parser.error(f"--table-seed {args.table_seed} is not a seed of this table; give mean, random or one of "
+                     f"{', '.join(map(str, benchmark.table_seeds))}.")
+    if args.max_wallclock_time is None:
+        args.max_wallclock_time = backend.default_max_wallclock_time
+    if args.max_wallclock_time is None and args.max_num_trials is None:
+        args.max_num_trials = backend.default_max_num_trials
     args.max_epochs = benchmark.max_resource if args.max_epochs is None else args.max_epochs
     if not args.min_epochs <= args.max_epochs <= benchmark.max_resource:
         parser.error(f"--min-epochs {args.min_epochs} and --max-epochs {args.max_epochs} must satisfy "
                      f"1 <= min <= max <= {benchmark.max_resource} (the benchmark's largest budget).")
-    if args.dataset is not None and benchmark.dataset_flag is None:
-        parser.error(f"--dataset applies to nasbench201 and nasbench201_train, not to '{benchmark.name}'.")
+    budget = Budget(benchmark.resource_attr, args.min_epochs, args.max_epochs, args.eta)
     if args.dataset_path is not None:
         if benchmark.dataset_path_flag is None:
             parser.error("--dataset-path applies to registered benchmarks only; put your script's data flag into "
                          "its config space as a constant.")
         args.dataset_path = str(Path(args.dataset_path).expanduser().resolve())
     args.experiment_name = args.experiment_name or \
-        f"{benchmark.name}-{scheduler}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    args.folder = Path(args.results_dir) / args.experiment_name
-    if args.folder.exists() and any(args.folder.iterdir()):
-        parser.error(f"Results folder '{args.folder}' already exists and is not empty: choose another "
+        f"{benchmark.name}-{args.scheduler}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    folder = Path(args.results_dir) / args.experiment_name
+    if folder.exists() and any(folder.iterdir()):
+        parser.error(f"Results folder '{folder}' already exists and is not empty: choose another "
                      "--experiment-name or --results-dir.")
-    return args, benchmark
+    return LaunchPlan(args, benchmark, SCHEDULERS[args.scheduler], backend, budget, folder)
 
 
 def _resolve_benchmark(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Benchmark:
     given = [name for name in CUSTOM_FLAGS if getattr(args, name) is not None]
-    if not given:
-        if args.benchmark not in BENCHMARKS:
-            parser.error(f"Unknown benchmark '{args.benchmark}': choose one of {', '.join(sorted(BENCHMARKS))}.")
-        try:
-            return get_benchmark(args.benchmark, args.dataset)
-        except TableError as error:
-            parser.error(str(error))
-    missing = [name for name in CUSTOM_FLAGS if name not in given]
-    if missing:
-        missing = ", ".join("--" + name.replace("_", "-") for name in missing)
-        parser.error("Tuning your own script needs all of --training-script, --config-space, --metric, --mode, "
-                     f"--resource-attr and --max-resource; missing: {missing}.")
-    if not Path(args.training_script).is_file():
-        parser.error(f"Training script '{args.training_script}' does not exist: pass the path of a Python script.")
-    if args.max_resource < 1:
-        parser.error(f"--max-resource must be at least 1, got {args.max_resource}.")
     try:
+        if not given:
+            return get_benchmark(args.benchmark, args.dataset)
+        if args.dataset is not None:
+            with_datasets = " and ".join(name for name, entry in BENCHMARKS.items() if entry.dataset_help)
+            parser.error(f"--dataset applies to {with_datasets}, not to your own script; put your script's dataset "
+                         "into its config space as a constant.")
+        missing = [name for name in CUSTOM_FLAGS if name not in given]
+        if missing:
+            missing = ", ".join("--" + name.replace("_", "-") for name in missing)
+            parser.error("Tuning your own script needs all of --training-script, --config-space, --metric, --mode, "
+                         f"--resource-attr and --max-resource; missing: {missing}.")
+        if not Path(args.training_script).is_file():
+            parser.error(f"Training script '{args.training_script}' does not exist: pass the path of a Python "
+                         "script.")
+        if args.max_resource < 1:
+            parser.error(f"--max-resource must be at least 1, got {args.max_resource}.")
         return custom_benchmark(args.training_script, args.config_space, args.metric, args.mode,
                                 args.resource_attr, args.max_resource)
-    except ConfigSpaceFileError as error:
+    except BenchmarkError as error:
         parser.error(str(error))
 
 
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in ("syne-tune", "torch", "torchvision", "numpy", "pandas", "ConfigSpace"):
-        with contextlib.suppress(package_metadata.PackageNotFoundError):
-            versions[package] = package_metadata.version(package)
-    return versions
+def main(scheduler: str | None = None, argv: list[str] | None = None) -> int:
+    """Run one tuning experiment with ``scheduler`` (or the one named by ``--scheduler``); returns the exit code."""
+    plan = parse_args(scheduler, argv)
+    from launchers.run import run
 
-
-def experiment_metadata(args: argparse.Namespace, benchmark: Benchmark, scheduler: str) -> dict:
-    """What ``metadata.json`` records about the run (times and status are added by the writer)."""
-    return {
-        "experiment_name": args.experiment_name,
-        "benchmark": benchmark.name,
-        "metric": benchmark.metric,
-        "mode": benchmark.mode,
-        "resource_attr": benchmark.resource_attr,
-        "min_resource": args.min_epochs,
-        "max_resource": args.max_epochs,
-        "scheduler": scheduler,
-        "scheduler_kwargs": scheduler_arguments(scheduler, args.min_epochs, args.max_epochs, args.eta),
-        "seed": args.seed,
-        "n_workers": args.n_workers,
-        "backend": args.backend,
-        "dataset": benchmark.dataset,
-        "dataset_path": args.dataset_path,
-        "training_script": str(benchmark.script) if benchmark.script else None,
-        "stop_criterion": {"max_wallclock_time": args.max_wallclock_time, "max_num_trials": args.max_num_trials},
-        "config_space": {name: str(domain) for name, domain in benchmark.config_space.items()},
-        "command_line": shlex.join([sys.executable, *sys.argv]),
-        "versions": _versions(),
-    }
-
-
-def _configure_logging(log_file: Path, verbose: bool):
-    handler = logging.StreamHandler(sys.stdout) if verbose else logging.FileHandler(log_file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    # Library warnings (pandas, statsmodels) belong in the log, not between the progress bar's lines.
-    logging.captureWarnings(not verbose)
-
-
-def _summary(writer: ResultsWriter, folder: Path, status: str) -> str:
-    best = writer.best_trial()
-    lines = [f"Tuning {status}: {len(writer.trials)} trials, {len(writer.rows)} reports."]
-    if best is None:
-        lines.append("No trial reported a result.")
-    else:
-        config = ", ".join(f"{k[len('config_'):]}={v}" for k, v in best.items() if k.startswith("config_"))
-        lines.append(f"Best {writer.metric}: {best['best_metric']:.6g} (trial {best['trial_id']}, "
-                     f"{best['epochs']} epochs)")
-        lines.append(f"Best configuration: {config}")
-    lines.append(f"Results: {folder}/ (results.csv, trials.csv, metadata.json)")
-    return "\n".join(lines)
-
-
-def _failure_message(writer: ResultsWriter, folder: Path) -> str:
-    failed = [t["trial_id"] for t in writer.trials.values() if t["status"] == "Failed"]
-    if not failed:
-        return ""
-    trial_id = failed[-1]
-    stderr = folder / "trials" / str(trial_id) / "std.err"
-    last = stderr.read_text().strip().splitlines()[-1:] if stderr.exists() else []
-    return (f"{len(failed)} trial(s) failed; trial {trial_id} ended with: {last[0] if last else '(no output)'} "
-            f"(full log: {stderr}).")
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def main(scheduler: str, argv: list[str] | None = None) -> int:
-    """Run one tuning experiment with ``scheduler`` (one of ``SCHEDULERS``); returns the exit code."""
-    assert scheduler in SCHEDULERS
-    args, benchmark = parse_args(scheduler, argv)
-    from syne_tune import StoppingCriterion, Tuner
-
-    from launchers.progress import ProgressBar
-    from schedulers.trial_limit import TrialLimit
-
-    folder = args.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    random.seed(args.seed)
-    np.random.seed(args.seed)  # Syne Tune draws brackets and some configs from numpy's global generator
-    config_space = benchmark.script_config_space(args.max_epochs, args.dataset_path)
-    tuner_scheduler = make_scheduler(scheduler, config_space, benchmark.metric, benchmark.mode,
-                                     benchmark.resource_attr, args.min_epochs, args.max_epochs, args.eta, args.seed)
-    if args.max_num_trials is not None:
-        tuner_scheduler = TrialLimit(tuner_scheduler, args.max_num_trials)
-    simulated = args.backend == "simulated"
-    if simulated:
-        backend, simulator_callback = simulated_backend(benchmark)
-        callbacks, sleep_time = [simulator_callback], 0.0
-    else:
-        backend, callbacks, sleep_time = local_backend(benchmark, args.n_workers), [], TUNER_SLEEP_TIME
-    writer = ResultsWriter(folder, experiment_metadata(args, benchmark, scheduler),
-                           hyperparameters=list(benchmark.config_space))
-    progress = ProgressBar(writer, args.max_num_trials, args.max_wallclock_time,
-                           time_unit="simulated s" if simulated else "s")
-    max_wallclock_time = args.max_wallclock_time if args.max_wallclock_time is not None else float("inf")
-    # Syne Tune writes its own bookkeeping under <folder>/syne-tune and the trials' logs under <folder>/trials.
-    os.environ["SYNETUNE_FOLDER"] = str(folder.resolve())
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C: trials stopped, results kept
-    log_file = folder / "tuner.log"
-    _configure_logging(log_file, args.verbose)
-    status, code, error = "finished", 0, None
-    try:
-        with contextlib.ExitStack() as stack:
-            if not args.verbose:
-                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(log_file, "a"))))
-            tuner = Tuner(
-                trial_backend=backend, scheduler=tuner_scheduler,
-                stop_criterion=StoppingCriterion(max_wallclock_time=max_wallclock_time),
-                n_workers=args.n_workers, sleep_time=sleep_time, callbacks=[*callbacks, writer, progress],
-                tuner_name="syne-tune", suffix_tuner_name=False, save_tuner=False, max_failures=args.n_workers,
-                trial_backend_path=str((folder / "trials").resolve()),
-            )
-            tuner.run()
-    except KeyboardInterrupt:
-        status, code = "interrupted", 130
-    except Exception as exc:  # report what went wrong in one sentence; the details stay in the log
-        status, code, error = "failed", 1, exc
-        logging.getLogger(__name__).exception("Tuning failed")
-    finally:
-        writer.finish(status)
-    print(_summary(writer, folder, status))
-    if error is not None:
-        message = _failure_message(writer, folder) or f"Tuning failed: {error}."
-        print(f"{message} Syne Tune's log: {log_file}", file=sys.stderr)
-    return code
+    return run(plan)

@@ -17,8 +17,14 @@ from syne_tune.constants import ST_TUNER_TIME
 from syne_tune.optimizer.scheduler import SchedulerDecision
 from syne_tune.tuner_callback import TunerCallback
 
-TRIAL_COLUMNS = ["trial_id", "status", "epochs", "best_metric", "last_metric", "start_time", "end_time",
-                 "bracket", "model_based"]
+from schedulers.bookkeeping import TrialBookkeeping
+from schedulers.budget import Budget
+
+# Every trials.csv starts with these; the scheduler's declared bookkeeping columns and the config follow.
+# ``estimated``: whether any report of the trial was an estimate (a tabulated benchmark's surrogate answered);
+# empty where the benchmark reports no such key.
+TRIAL_COLUMNS = ["trial_id", "status", "epochs", "best_metric", "last_metric", "start_time", "end_time", "estimated"]
+ESTIMATED = "estimated"
 
 
 def now_iso() -> str:
@@ -34,16 +40,22 @@ def write_atomically(path: Path, text: str):
 
 
 class ResultsWriter(TunerCallback):
-    """Collects every report and trial of a tuning run and writes them to ``folder`` every ``interval`` seconds."""
+    """Collects every report and trial of a tuning run and writes them to ``folder`` every ``interval`` seconds.
 
-    def __init__(self, folder: Path, metadata: dict[str, Any], hyperparameters: list[str], interval: float = 2.0):
+    ``scheduler_columns`` are the bookkeeping columns the scheduler's registry entry declares; the tuner's scheduler
+    fills them through its ``TrialBookkeeping`` hook.
+    """
+
+    def __init__(self, folder: Path, metadata: dict[str, Any], hyperparameters: list[str], metric: str, mode: str,
+                 budget: Budget, scheduler_columns: tuple[str, ...] = (), interval: float = 2.0):
         self.folder = Path(folder)
         self.metadata = dict(metadata)
-        self.metric = metadata["metric"]
-        self.resource_attr = metadata["resource_attr"]
-        self.max_resource = metadata["max_resource"]
-        self.sign = 1 if metadata["mode"] == "min" else -1
+        self.metric = metric
+        self.resource_attr = budget.resource_attr
+        self.max_resource = budget.max_resource
+        self.sign = 1 if mode == "min" else -1
         self.hyperparameters = hyperparameters
+        self.scheduler_columns = list(scheduler_columns)
         self.interval = interval
         self.rows: list[dict[str, Any]] = []
         self.trials: dict[int, dict[str, Any]] = {}
@@ -70,12 +82,24 @@ class ResultsWriter(TunerCallback):
         config = {f"config_{name}": trial.config.get(name) for name in self.hyperparameters}
         self.trials[trial.trial_id] = {
             "trial_id": trial.trial_id, "status": Status.in_progress, "epochs": 0, "best_metric": None,
-            "last_metric": None, "start_time": self.tuner_time(), "end_time": None, "bracket": None,
-            "model_based": None, **config,
+            "last_metric": None, "start_time": self.tuner_time(), "end_time": None, ESTIMATED: None,
+            **self._bookkeeping(trial.trial_id), **config,
         }
-        bookkeeping = getattr(self._tuner.scheduler, "trial_bookkeeping", None) if self._tuner else None
-        if bookkeeping is not None:
-            self.trials[trial.trial_id].update(bookkeeping(trial.trial_id))
+
+    def _bookkeeping(self, trial_id: int) -> dict[str, Any]:
+        """The declared scheduler columns of a trial, from the scheduler's hook."""
+        if not self.scheduler_columns:
+            return {}
+        scheduler = self._tuner.scheduler
+        if not isinstance(scheduler, TrialBookkeeping):
+            raise TypeError(f"{type(scheduler).__name__} declares the trials.csv columns {self.scheduler_columns} "
+                            "but has no trial_bookkeeping hook.")
+        values = scheduler.trial_bookkeeping(trial_id)
+        undeclared = set(values) - set(self.scheduler_columns)
+        if undeclared:
+            raise ValueError(f"{type(scheduler).__name__} records {sorted(undeclared)} for trial {trial_id}, which "
+                             f"its registry entry does not declare ({self.scheduler_columns}).")
+        return {column: values.get(column) for column in self.scheduler_columns}
 
     def on_trial_result(self, trial: Trial, status: str, result: dict[str, Any], decision: str):
         tuner_time = result.get(ST_TUNER_TIME, self.tuner_time())
@@ -91,6 +115,8 @@ class ResultsWriter(TunerCallback):
         summary["end_time"] = tuner_time
         if decision == SchedulerDecision.STOP:
             self._stopped_by_scheduler.add(trial.trial_id)
+        if ESTIMATED in result:
+            summary[ESTIMATED] = bool(summary[ESTIMATED]) or bool(result[ESTIMATED])
         if value is not None:
             summary["last_metric"] = value
             best = summary["best_metric"]
@@ -147,7 +173,7 @@ class ResultsWriter(TunerCallback):
 
     def trials_frame(self) -> pd.DataFrame:
         """One row per trial: status, epochs reached, best and last metric, scheduler bookkeeping, config."""
-        columns = TRIAL_COLUMNS + [f"config_{name}" for name in self.hyperparameters]
+        columns = TRIAL_COLUMNS + self.scheduler_columns + [f"config_{name}" for name in self.hyperparameters]
         return pd.DataFrame(list(self.trials.values()), columns=columns)
 
     def best_trial(self) -> dict[str, Any] | None:

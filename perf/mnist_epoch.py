@@ -68,7 +68,7 @@ def main() -> None:
     import torchvision
     from torchvision import transforms
 
-    from benchmarks.mnist.data import MEAN, STD, load_mnist
+    from benchmarks.mnist.data import MNIST, load_mnist
     from benchmarks.mnist.model import build_convnet
     from benchmarks.mnist.space import DEFAULT_CONFIG, active_filters
     from benchmarks.training import batches, epoch_generator, train_one_epoch
@@ -94,9 +94,9 @@ def main() -> None:
 
     # DataLoader: torchvision's MNIST with per-sample ToTensor + Normalize.
     t0 = time.perf_counter()
+    normalize = transforms.Normalize((MNIST.mean,), (MNIST.std,))
     dataset = torchvision.datasets.MNIST(str(args.dataset_path), train=True, download=False,
-                                         transform=transforms.Compose([transforms.ToTensor(),
-                                                                       transforms.Normalize((MEAN,), (STD,))]))
+                                         transform=transforms.Compose([transforms.ToTensor(), normalize]))
     load_loader = time.perf_counter() - t0
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, num_workers=0,
                                          generator=torch.Generator().manual_seed(0))

@@ -1,1 +1,1 @@
-"""Decision making: a factory from scheduler names to Syne Tune schedulers."""
+"""Decision making: a registry from scheduler names to builders over Syne Tune (``schedulers.registry``)."""

@@ -1,4 +1,6 @@
-"""BOHB: Hyperband brackets with Syne Tune's KDE searcher, recording whether each pick came from the model.
+"""Syne Tune's asynchronous BOHB: Hyperband brackets with a KDE searcher, recording whether a pick came from the model.
+
+Registered as ``async_bohb`` and, until a synchronous BOHB replaces it, as ``bohb``.
 
 Syne Tune's ``KernelDensityEstimator`` does not say whether a suggestion was drawn at random (too little data, or the
 ``random_fraction`` of draws) or by optimising the KDE acquisition, so the classes here observe it.
@@ -12,7 +14,17 @@ from syne_tune.optimizer.schedulers.searchers.last_value_multi_fidelity_searcher
     LastValueMultiFidelitySearcher,
 )
 
+from schedulers import hyperband
+from schedulers.budget import Budget
 from schedulers.hyperband import Hyperband
+
+
+def kde_min_points(config_space: dict[str, Any]) -> int:
+    """Fewest good (and bad) points for a KDE: d + 1 for d hyperparameters (HpBandSter's rule).
+
+    Syne Tune's default of d never lets a KDE fit before 15% of the results exceed d, about 60 results.
+    """
+    return sum(hasattr(domain, "sample") for domain in config_space.values()) + 1
 
 
 class _ObservedKDE(KernelDensityEstimator):
@@ -56,9 +68,7 @@ class BOHB(Hyperband):
     """Syne Tune's asynchronous BOHB, recording each trial's bracket and whether its config was a model pick."""
 
     def __init__(self, config_space: dict, random_seed: int, searcher_kwargs: dict[str, Any] | None = None, **kwargs):
-        hyperparameters = [v for v in config_space.values() if hasattr(v, "sample")]
-        # HpBandSter's rule (d + 1 points per KDE); Syne Tune's default of d never lets the KDE fit before ~60 results.
-        searcher_kwargs = {"num_min_data_points": len(hyperparameters) + 1, **(searcher_kwargs or {})}
+        searcher_kwargs = {"num_min_data_points": kde_min_points(config_space), **(searcher_kwargs or {})}
         searcher = PickRecordingSearcher(config_space, random_seed=random_seed, searcher_kwargs=searcher_kwargs)
         super().__init__(config_space=config_space, searcher=searcher, random_seed=random_seed, **kwargs)
         self._pending_pick: bool | None = None
@@ -75,4 +85,18 @@ class BOHB(Hyperband):
         self._trial_picks[trial.trial_id] = bool(self._pending_pick)
 
     def trial_bookkeeping(self, trial_id: int) -> dict[str, Any]:
+        """The trial's bracket, and whether its configuration came from the KDE (True) or was drawn at random."""
         return {**super().trial_bookkeeping(trial_id), "model_based": self._trial_picks.get(trial_id)}
+
+
+def arguments(config_space: dict[str, Any], budget: Budget) -> dict[str, Any]:
+    """Hyperband's brackets, and the KDE's smallest number of points."""
+    return {**hyperband.arguments(config_space, budget), "num_min_data_points": kde_min_points(config_space)}
+
+
+def build(config_space: dict[str, Any], metric: str, mode: str, budget: Budget, seed: int) -> BOHB:
+    """Asynchronous BOHB."""
+    kwargs = arguments(config_space, budget)
+    searcher_kwargs = {"num_min_data_points": kwargs.pop("num_min_data_points")}
+    return BOHB(config_space=config_space, metric=metric, do_minimize=mode == "min", time_attr=budget.resource_attr,
+                random_seed=seed, searcher_kwargs=searcher_kwargs, **kwargs)

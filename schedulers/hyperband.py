@@ -1,19 +1,17 @@
-"""Hyperband: Syne Tune's asynchronous successive halving over several brackets, recording each trial's bracket."""
-import math
+"""Syne Tune's asynchronous Hyperband (successive halving over several brackets), recording each trial's bracket.
+
+Registered as ``asha`` and, until a synchronous Hyperband replaces it, as ``hyperband``.
+"""
 from typing import Any
 
 from syne_tune.backend.trial_status import Trial
 from syne_tune.optimizer.schedulers.asha import AsynchronousSuccessiveHalving
 
-
-def num_brackets(min_resource: int, max_resource: int, eta: float) -> int:
-    """Bracket count of Li et al.: s_max + 1 with s_max = floor(log_eta(max / min))."""
-    # The small epsilon keeps exact powers of eta (log(1000) / log(10) = 2.999...) from rounding down.
-    return int(math.floor(math.log(max_resource / min_resource) / math.log(eta) + 1e-9)) + 1
+from schedulers.budget import Budget
 
 
 class Hyperband(AsynchronousSuccessiveHalving):
-    """Asynchronous Hyperband whose bookkeeping (the bracket of every trial) can be written to ``trials.csv``."""
+    """Asynchronous Hyperband whose bookkeeping (the bracket of every trial) is written to ``trials.csv``."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -24,5 +22,18 @@ class Hyperband(AsynchronousSuccessiveHalving):
         self._trial_brackets[trial.trial_id] = self.brackets.index(self.trial_info[trial.trial_id])
 
     def trial_bookkeeping(self, trial_id: int) -> dict[str, Any]:
-        """Scheduler facts about one trial, written as columns of ``trials.csv``."""
+        """The trial's bracket (0 has the most rungs)."""
         return {"bracket": self._trial_brackets.get(trial_id)}
+
+
+def arguments(config_space: dict[str, Any], budget: Budget) -> dict[str, Any]:
+    """Rungs at min * eta^k within each of Li et al.'s brackets."""
+    return {"grace_period": budget.min_resource, "max_t": budget.max_resource, "reduction_factor": budget.eta,
+            "brackets": budget.brackets}
+
+
+def build(config_space: dict[str, Any], metric: str, mode: str, budget: Budget, seed: int) -> Hyperband:
+    """Asynchronous Hyperband drawing configurations at random."""
+    return Hyperband(config_space=config_space, metric=metric, do_minimize=mode == "min",
+                     time_attr=budget.resource_attr, searcher="random_search", random_seed=seed,
+                     **arguments(config_space, budget))

@@ -14,8 +14,8 @@ from benchmarks.mnist.data import load_mnist, read_idx
 from benchmarks.mnist.model import build_convnet
 from benchmarks.mnist.space import (BATCH_SIZES, DEFAULT_CONFIG, FILTER_KEYS, OPTIMIZERS, active_filters,
                                     conditional_configspace, config_space)
-from benchmarks.training import (CheckpointError, DataSplits, epoch_generator, evaluate, fit, load_checkpoint,
-                                 save_checkpoint, seed_everything, train_one_epoch)
+from benchmarks.training import (CheckpointError, DataSplits, ModelTrainer, epoch_generator, evaluate,
+                                 load_checkpoint, run_epochs, save_checkpoint, seed_everything, train_one_epoch)
 from conftest import REPO_ROOT
 
 
@@ -87,6 +87,7 @@ def test_load_mnist_reads_idx_and_splits(synthetic_mnist_root, tmp_path) -> None
     assert read_idx(raw / "t10k-labels-idx1-ubyte.gz").shape == (200,)
 
 
+@pytest.mark.slow
 def test_load_mnist_does_not_import_torchvision(synthetic_mnist_root) -> None:
     code = ("import sys; from benchmarks.mnist.data import load_mnist; "
             f"load_mnist({str(synthetic_mnist_root)!r}, 0.1, 0); print('torchvision' in sys.modules)")
@@ -126,13 +127,14 @@ def test_train_and_evaluate_on_tiny_data() -> None:
 
 def _fit(epochs: int, checkpoint_dir=None) -> list[dict]:
     seed_everything(0)
-    model = build_convnet(1, [4], 0.3)
+    model = build_convnet(1, [4], 0.3).to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=4)
     reports: list[dict] = []
-    fit(model, optimizer, _tiny_splits(), epochs=epochs, batch_size=16, seed=0, device=torch.device("cpu"),
-        report=lambda **kw: reports.append(kw), checkpoint_dir=checkpoint_dir, lr_scheduler=scheduler,
-        report_test=True, channels_last=True)
+    trainer = ModelTrainer(model, optimizer, _tiny_splits(), batch_size=16, seed=0, device=torch.device("cpu"),
+                           lr_scheduler=scheduler)
+    run_epochs(trainer, epochs, report=lambda **kw: reports.append(kw), checkpoint_dir=checkpoint_dir,
+               test_epochs=(2, 4))
     return reports
 
 
@@ -143,7 +145,9 @@ def test_fit_resume_matches_uninterrupted_run(tmp_path) -> None:
     resumed = _fit(4, str(tmp_path))
     assert [r["epoch"] for r in first] == [1, 2] and [r["epoch"] for r in resumed] == [3, 4]
     assert "test_error" in first[-1] and "test_error" not in first[0]
-    drop = {"elapsed_time", "test_error", "test_loss"}
+    assert set(full[0]) == {"epoch", "train_loss", "train_error", "valid_loss", "valid_error", "epoch_time",
+                            "elapsed_time"}
+    drop = {"elapsed_time", "epoch_time", "test_error", "test_loss"}
     for got, want in zip(first + resumed, full):
         assert {k: v for k, v in got.items() if k not in drop} == {k: v for k, v in want.items() if k not in drop}
     assert resumed[0]["elapsed_time"] >= first[-1]["elapsed_time"]

@@ -1,8 +1,5 @@
-"""NAS-Bench-201 search space: operations, cell graph, macro model, encodings, canonical form, config space."""
+"""NAS-Bench-201 search space: operations, cell graph, macro model, encodings, equivalence classes, config space."""
 from __future__ import annotations
-
-import random
-import warnings
 
 import networkx as nx
 import pytest
@@ -12,9 +9,9 @@ from torch import nn
 from benchmarks.nasbench201 import encoding as enc
 from benchmarks.nasbench201.cell import NB201Cell, edge_key
 from benchmarks.nasbench201.encoding import OPS, ArchitectureError
-from benchmarks.nasbench201.model import build_model, count_parameters
+from benchmarks.nasbench201.model import build_model
+from benchmarks.training import count_parameters
 from benchmarks.nasbench201.ops import CategoricalOp
-from benchmarks.nasbench201.space import config_space
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
@@ -34,12 +31,6 @@ def arch(**ops: str) -> str:
 
 
 # ---------------------------------------------------------------- operations, cell, model
-
-def test_ops_in_official_order():
-    assert OPS == ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-    from benchmarks.nasbench201 import ops
-    assert ops.OPS is OPS
-
 
 @pytest.mark.parametrize("channels", [4, 16])
 @pytest.mark.parametrize("op_name", OPS)
@@ -65,7 +56,6 @@ def test_cell_is_module_and_graph_with_official_nodes_and_edges():
     assert isinstance(cell, nn.Module) and isinstance(cell, nx.DiGraph)
     assert sorted(cell.nodes) == [0, 1, 2, 3]
     assert set(cell.edges) == {(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)}
-    assert enc.EDGES == ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
     for (u, v), op_name in zip(enc.EDGES, enc.string_to_ops(EXAMPLE)):
         op = cell.edges[u, v]["op"]
         assert isinstance(op, CategoricalOp) and op.op_name == op_name
@@ -113,6 +103,24 @@ def test_model_accepts_string_index_config_and_counts_official_parameters():
     assert count_parameters(build_model(arch(**{f"x{k}": "nor_conv_3x3" for k in range(6)}))) == 1531546
     small = build_model(EXAMPLE, channels=4, cells_per_stage=1, num_classes=3, in_channels=1)
     assert small.classifier.out_features == 3 and len(small.cells) == 5  # 3 cells + 2 residual blocks
+
+
+def test_grouped_model_is_independent_networks_side_by_side():
+    members = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        members.append(build_model(EXAMPLE, channels=4, cells_per_stage=1, in_channels=1))
+    grouped = build_model(EXAMPLE, channels=4, cells_per_stage=1, in_channels=1, groups=3)
+    grouped.load_members(members)
+    inputs = [torch.randn(5, 1, 12, 12) for _ in members]
+    out = grouped(torch.cat(inputs, dim=1))
+    assert out.shape == (5, 3, 10)
+    for k, (member, x) in enumerate(zip(members, inputs)):
+        assert torch.allclose(out[:, k], member(x), atol=1e-5)
+    # a loss on one group moves only that group's parameters
+    out[:, 1].sum().backward()
+    weight = grouped.stem[0].weight.grad.view(3, -1)
+    assert weight[0].abs().sum() == 0 and weight[2].abs().sum() == 0 and weight[1].abs().sum() > 0
 
 
 def test_model_rejects_bad_sizes():
@@ -182,89 +190,43 @@ def test_unknown_op_index_and_config_errors_name_the_value():
         enc.to_index(["none"] * 5)
 
 
-# ---------------------------------------------------------------- canonical form
+# ---------------------------------------------------------------- the official equivalence rule
 
-def test_swapping_independent_intermediate_nodes_gives_one_class():
-    a = arch(x0="nor_conv_3x3", x1="avg_pool_3x3", x3="skip_connect", x4="nor_conv_1x1", x5="skip_connect")
-    b = arch(x0="avg_pool_3x3", x1="nor_conv_3x3", x3="skip_connect", x4="skip_connect", x5="nor_conv_1x1")
-    assert a != b and enc.canonical_index(a) == enc.canonical_index(b) == min(enc.to_index(a), enc.to_index(b))
-    # only-node-1 and only-node-2 versions of the same path are one class too
-    assert enc.canonical_index(arch(x0="nor_conv_3x3", x4="skip_connect")) == \
-        enc.canonical_index(arch(x1="nor_conv_3x3", x5="skip_connect"))
-
-
-def test_ops_on_dead_nodes_are_ignored():
-    base = arch(x0="nor_conv_3x3", x4="nor_conv_1x1", x3="skip_connect")
-    hanging_out = arch(x0="nor_conv_3x3", x4="nor_conv_1x1", x3="skip_connect", x5="avg_pool_3x3")  # node 2 no input
-    dead_end = arch(x0="nor_conv_3x3", x4="nor_conv_1x1", x3="skip_connect", x1="nor_conv_3x3")  # node 2 no output
-    assert enc.canonical_index(base) == enc.canonical_index(hanging_out) == enc.canonical_index(dead_end)
-    # the smallest member: the same path through node 2 instead of node 1 (x0 = none), none elsewhere
-    assert enc.canonical_index(base) == enc.to_index(arch(x1="nor_conv_3x3", x5="nor_conv_1x1", x3="skip_connect"))
-    assert sorted(enc.reduced_graph(dead_end).edges) == [(0, 1), (0, 3), (1, 3)]
+def test_official_rule_gives_6466_classes_that_partition_the_space():
+    reps = enc.class_representatives()
+    assert len(reps) == 6466
+    members = [m for rep in reps for m in enc.class_members(rep)]
+    assert sorted(members) == list(range(enc.NUM_ARCHS))
+    assert all(enc.class_of(m) == rep == min(enc.class_members(rep)) for rep in reps[::50]
+               for m in enc.class_members(rep))
 
 
-def test_non_isomorphic_control_pair_stays_apart():
+def test_sums_in_any_order_and_skip_chains_are_one_class():
+    # node 3 sums a conv and a pool of the input, whichever edge carries which
+    a = arch(x0="nor_conv_3x3", x3="avg_pool_3x3", x4="skip_connect")
+    b = arch(x0="avg_pool_3x3", x3="nor_conv_3x3", x4="skip_connect")
+    assert a != b and enc.class_of(a) == enc.class_of(b) <= min(enc.to_index(a), enc.to_index(b))
+    # skip_connect is the identity: a conv reached through a skip chain equals the direct conv
+    assert enc.class_of(arch(x0="skip_connect", x4="nor_conv_3x3")) == enc.class_of(arch(x3="nor_conv_3x3"))
+    # an op hanging off a node that reaches nowhere changes nothing; `none` edges add zeros
+    assert enc.class_of(arch(x3="nor_conv_3x3", x0="avg_pool_3x3")) == enc.class_of(arch(x3="nor_conv_3x3"))
+
+
+def test_different_functions_stay_apart():
     conv_then_pool = arch(x0="nor_conv_3x3", x2="avg_pool_3x3", x5="skip_connect")
     pool_then_conv = arch(x0="avg_pool_3x3", x2="nor_conv_3x3", x5="skip_connect")
-    assert enc.canonical_index(conv_then_pool) != enc.canonical_index(pool_then_conv)
-    # an edge 1 -> 2 forbids the relabelling: both intermediate nodes are kept as they are
-    assert enc.canonical_index(conv_then_pool) == enc.to_index(conv_then_pool)
+    assert enc.class_of(conv_then_pool) != enc.class_of(pool_then_conv)
+    assert enc.class_of(arch(x3="nor_conv_3x3")) != enc.class_of(arch(x3="nor_conv_1x1"))
 
 
-def test_zero_output_cells_form_one_class():
-    zero_cells = [i for i in range(enc.NUM_ARCHS) if enc.is_zero_cell(i)]
-    classes = enc.isomorphism_classes()
-    assert classes[0] == zero_cells and len(zero_cells) == 341
-    assert enc.canonical_index(arch(x0="nor_conv_3x3", x2="nor_conv_3x3", x4="avg_pool_3x3")) != 0
-    assert enc.canonical_index(arch(x0="nor_conv_3x3", x2="nor_conv_3x3")) == 0
-
-
-def test_class_count_and_speed():
-    import time
-    enc._classes.cache_clear()
-    start = time.perf_counter()
-    classes = enc.isomorphism_classes()
-    elapsed = time.perf_counter() - start
-    assert len(classes) == enc.num_isomorphism_classes() == 8765
-    assert sum(len(members) for members in classes.values()) == 15625
-    assert all(key == members[0] for key, members in classes.items())
-    assert elapsed < 3.0
-
-
-def test_canonical_form_agrees_with_networkx_isomorphism_on_a_sample():
-    rng = random.Random(0)
-    classes = enc.isomorphism_classes()
-    sample = set(rng.sample(range(enc.NUM_ARCHS), 300))
-    for key in rng.sample(sorted(classes), 40):
-        sample.update(classes[key][:15])
-    graphs = {i: enc.reduced_graph(i) for i in sorted(sample)}
-    node_match = nx.algorithms.isomorphism.categorical_node_match("role", None)
-    edge_match = nx.algorithms.isomorphism.categorical_edge_match("op", None)
-    buckets: dict[str, list[list[int]]] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # networkx notes that directed hashes changed in 3.5
-        for i, g in graphs.items():
-            key = nx.weisfeiler_lehman_graph_hash(g, node_attr="role", edge_attr="op")
-            for group in buckets.setdefault(key, []):
-                if nx.is_isomorphic(graphs[group[0]], g, node_match=node_match, edge_match=edge_match):
-                    group.append(i)
-                    break
-            else:
-                buckets[key].append([i])
-    by_networkx = sorted(sorted(group) for groups in buckets.values() for group in groups)
-    by_canonical: dict[int, list[int]] = {}
-    for i in sorted(sample):
-        by_canonical.setdefault(enc.canonical_index(i), []).append(i)
-    assert by_networkx == sorted(by_canonical.values())
-
-
-# ---------------------------------------------------------------- config space
-
-def test_config_space_has_six_categorical_edges():
-    from syne_tune.config_space import Categorical
-    space = config_space()
-    assert list(space) == ["x0", "x1", "x2", "x3", "x4", "x5"]
-    for domain in space.values():
-        assert isinstance(domain, Categorical) and list(domain.categories) == list(OPS)
-    sampled = {k: v.sample(random_state=None) for k, v in space.items()}
-    assert enc.config_to_index(sampled) in range(15625)
+def test_working_cells_are_those_with_a_path_and_never_share_a_class_with_degenerate_ones():
+    working = []
+    for index in range(enc.NUM_ARCHS):
+        graph = nx.DiGraph([edge for edge, op in zip(enc.EDGES, enc.index_to_ops(index)) if op != "none"])
+        has_path = graph.has_node(0) and graph.has_node(3) and nx.has_path(graph, 0, 3)
+        assert enc.is_working(index) == has_path
+        working.append(has_path)
+    assert sum(working) == 15284
+    for rep in enc.class_representatives():
+        assert len({working[m] for m in enc.class_members(rep)}) == 1
+    assert sum(not enc.is_working(rep) for rep in enc.class_representatives()) == 5

@@ -1,4 +1,4 @@
-"""Scheduler factory, Hyperband brackets, BOHB pick recording and the trial limit, driven without a backend."""
+"""The scheduler registry, the budget, Hyperband brackets, BOHB picks and the trial limit, driven without a backend."""
 from datetime import datetime
 
 import numpy as np
@@ -6,15 +6,21 @@ import pytest
 from syne_tune.backend.trial_status import Trial
 from syne_tune.config_space import choice, uniform
 
-from schedulers.factory import SCHEDULERS, UnknownSchedulerError, make_scheduler
-from schedulers.hyperband import num_brackets
+from schedulers.bookkeeping import TrialBookkeeping
+from schedulers.budget import Budget, BudgetError, num_brackets
+from schedulers.registry import SCHEDULERS, UnknownSchedulerError, get_scheduler
 from schedulers.trial_limit import TrialLimit
 
 SPACE = {"x": uniform(0, 1), "y": choice(["a", "b"]), "epochs": 9}
+BUDGET = Budget("epoch", 1, 9, 3)
+
+
+def build(name: str, seed: int = 0, budget: Budget = BUDGET):
+    return get_scheduler(name).build(SPACE, "loss", "min", budget, seed)
 
 
 def run_trials(scheduler, n_trials: int, max_epochs: int = 9) -> list[dict]:
-    """Drive a scheduler through trials sequentially; returns per trial its bookkeeping and epochs run."""
+    """Drive a scheduler through trials one after the other; returns per trial its bookkeeping and epochs run."""
     np.random.seed(0)
     out = []
     for trial_id in range(n_trials):
@@ -23,12 +29,15 @@ def run_trials(scheduler, n_trials: int, max_epochs: int = 9) -> list[dict]:
             break
         trial = Trial(trial_id=trial_id, config=suggestion.config, creation_time=datetime.now())
         scheduler.on_trial_add(trial)
-        epoch = 0
+        epoch, result = 0, {}
         for epoch in range(1, max_epochs + 1):
-            loss = (suggestion.config["x"] - 0.3) ** 2 + 1.0 / epoch
-            if scheduler.on_trial_result(trial, {"epoch": epoch, "loss": loss}) != "CONTINUE":
+            result = {"epoch": epoch, "loss": (suggestion.config["x"] - 0.3) ** 2 + 1.0 / epoch}
+            if scheduler.on_trial_result(trial, result) != "CONTINUE":
                 break
-        out.append({**getattr(scheduler, "trial_bookkeeping", lambda _: {})(trial_id), "epochs": epoch})
+        else:
+            scheduler.on_trial_complete(trial, result)
+        bookkeeping = scheduler.trial_bookkeeping(trial_id) if isinstance(scheduler, TrialBookkeeping) else {}
+        out.append({**bookkeeping, "epochs": epoch, "x": suggestion.config["x"]})
     return out
 
 
@@ -36,34 +45,84 @@ def run_trials(scheduler, n_trials: int, max_epochs: int = 9) -> list[dict]:
                          [(1, 9, 3, 3), (1, 27, 3, 4), (1, 10, 3, 3), (3, 3, 3, 1), (1, 1000, 10, 4), (1, 200, 3, 5)])
 def test_bracket_count_follows_li_et_al(min_r, max_r, eta, expected):
     assert num_brackets(min_r, max_r, eta) == expected
+    assert Budget("epoch", min_r, max_r, eta).brackets == expected
 
 
-def test_factory_builds_every_scheduler_and_rejects_unknown_names():
-    for name in SCHEDULERS:
-        scheduler = make_scheduler(name, SPACE, "loss", "min", "epoch", 1, 9, 3, seed=1)
-        assert scheduler.metric_mode() == "min"
-    with pytest.raises(UnknownSchedulerError, match="choose one of random_search, hyperband, bohb"):
-        make_scheduler("tpe", SPACE, "loss", "min", "epoch", 1, 9)
+def test_a_budget_checks_its_numbers_and_serialises_under_one_name():
+    assert BUDGET.to_dict() == {"resource_attr": "epoch", "min_resource": 1, "max_resource": 9, "eta": 3}
+    with pytest.raises(BudgetError, match="Budget 5..3 is not accepted"):
+        Budget("epoch", 5, 3, 3)
+    with pytest.raises(BudgetError, match="Reduction factor 1 is not accepted"):
+        Budget("epoch", 1, 9, 1)
 
 
-def test_hyperband_has_one_bracket_per_level_and_records_them():
-    scheduler = make_scheduler("hyperband", SPACE, "loss", "min", "epoch", 1, 9, 3, seed=0)
-    assert [sorted(level for level, _ in b.rungs) for b in scheduler.brackets] == [[1, 3, 9], [3, 9], [9]]
+def test_the_registry_keeps_the_names_users_type_and_rejects_unknown_ones():
+    assert {"random_search", "hyperband", "bohb", "asha", "async_bohb", "rea", "tpe"} <= set(SCHEDULERS)
+    assert all(entry.title and "\n" not in entry.title for entry in SCHEDULERS.values())
+    with pytest.raises(UnknownSchedulerError, match="Unknown scheduler 'sha': choose one of random_search, "):
+        get_scheduler("sha")
+
+
+@pytest.mark.parametrize("name", list(SCHEDULERS))
+def test_every_entry_builds_a_scheduler_with_its_declared_hook(name):
+    entry = SCHEDULERS[name]
+    scheduler = build(name, seed=1)
+    assert scheduler.metric_mode() == "min" and scheduler.metric_names() == ["loss"]
+    if entry.columns:
+        assert isinstance(scheduler, TrialBookkeeping)
+    trials = run_trials(scheduler, 12)
+    assert len(trials) == 12
+    # The hook says exactly the declared columns; schedulers that declare none keep no bookkeeping.
+    assert all(set(t) - {"epochs", "x"} == set(entry.columns) for t in trials)
+
+
+@pytest.mark.parametrize("name", ["hyperband", "asha", "bohb", "async_bohb"])
+def test_successive_halving_settings_come_from_the_budget(name):
+    budget = Budget("epoch", 2, 27, 3)
+    scheduler = build(name, budget=budget)
+    assert (scheduler.time_attr, scheduler.max_t, scheduler.reduction_factor) == ("epoch", 27, 3)
+    # Rungs at 2 * 3^k below 27, one bracket per first rung (Li et al.: floor(log_3(27 / 2)) + 1 = 3).
+    assert [sorted(level for level, _ in b.rungs) for b in scheduler.brackets] == [[2, 6, 18], [6, 18], [18]]
+    arguments = get_scheduler(name).arguments(SPACE, budget)
+    assert {k: arguments[k] for k in ("grace_period", "max_t", "reduction_factor", "brackets")} == {
+        "grace_period": 2, "max_t": 27, "reduction_factor": 3, "brackets": 3}
+
+
+@pytest.mark.parametrize("name", ["bohb", "async_bohb", "tpe"])
+def test_kde_schedulers_fit_with_d_plus_one_points(name):
+    searcher = build(name).searcher
+    # TPE's searcher is the KDE; BOHB's makes one from its searcher_kwargs for the last result of every trial.
+    kde = searcher if name == "tpe" else searcher.searcher_cls(config_space=SPACE, random_seed=0,
+                                                               **searcher.searcher_kwargs)
+    assert kde.num_min_data_points == 3  # two hyperparameters; the epochs constant does not count
+    assert get_scheduler(name).arguments(SPACE, BUDGET)["num_min_data_points"] == 3
+
+
+def test_rea_uses_nas_bench_201_settings_and_mutates_the_population():
+    scheduler = build("rea")
+    assert (scheduler.searcher.population_size, scheduler.searcher.sample_size) == (10, 3)
+    assert get_scheduler("rea").arguments(SPACE, BUDGET) == {"population_size": 10, "sample_size": 3}
     trials = run_trials(scheduler, 30)
+    assert all(t["epochs"] == 9 for t in trials) and len(scheduler.searcher.population) == 10
+    # After the first population, children are mutations: most differ from a member in one hyperparameter.
+    assert np.mean([abs(t["x"] - 0.3) for t in trials[10:]]) < np.mean([abs(t["x"] - 0.3) for t in trials[:10]])
+
+
+def test_hyperband_records_its_brackets_and_stops_trials_early():
+    trials = run_trials(build("hyperband"), 30)
     assert {t["bracket"] for t in trials} <= {0, 1, 2} and len({t["bracket"] for t in trials}) >= 2
     assert any(t["epochs"] < 9 for t in trials) and any(t["epochs"] == 9 for t in trials)
 
 
 def test_bohb_records_model_based_and_random_picks():
-    scheduler = make_scheduler("bohb", SPACE, "loss", "min", "epoch", 1, 9, 3, seed=0)
-    picks = [t["model_based"] for t in run_trials(scheduler, 40)]
+    picks = [t["model_based"] for t in run_trials(build("bohb"), 40)]
     # The first draws come before the KDE has data; later ones mix model picks and the random fraction.
     assert picks[:5] == [False] * 5
     assert True in picks[5:] and False in picks[5:]
 
 
 def test_bohb_model_picks_concentrate_near_the_optimum():
-    scheduler = make_scheduler("bohb", SPACE, "loss", "min", "epoch", 1, 9, 3, seed=0)
+    scheduler = build("bohb")
     run_trials(scheduler, 40)
     model_picks = []
     for _ in range(60):
@@ -74,9 +133,9 @@ def test_bohb_model_picks_concentrate_near_the_optimum():
     assert len(model_picks) >= 10 and abs(np.median(model_picks) - 0.3) < 0.1
 
 
-def test_trial_limit_stops_suggesting_and_keeps_bookkeeping():
-    limited = TrialLimit(make_scheduler("bohb", SPACE, "loss", "min", "epoch", 1, 9, 3, seed=0), max_trials=4)
+def test_trial_limit_stops_suggesting_and_forwards_the_hook():
+    limited = TrialLimit(build("bohb"), max_trials=4)
     trials = run_trials(limited, 10)
-    assert len(trials) == 4
-    assert limited.suggest() is None
-    assert set(trials[0]) == {"bracket", "model_based", "epochs"}
+    assert len(trials) == 4 and limited.suggest() is None
+    assert set(trials[0]) == {"bracket", "model_based", "epochs", "x"}
+    assert TrialLimit(build("random_search"), max_trials=1).trial_bookkeeping(0) == {}

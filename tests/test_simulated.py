@@ -1,91 +1,68 @@
-"""The simulated backend: NAS-Bench-201 tables as Syne Tune blackboxes, replayed by all three schedulers."""
-import subprocess
-import sys
+"""The simulated backend: NAS-Bench-201 tables as Syne Tune blackboxes, replayed by the registered schedulers."""
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
+from syne_tune.blackbox_repository.blackbox import Blackbox
 
 from benchmarks.nasbench201.blackbox import OBJECTIVES, NB201Blackbox
-from benchmarks.nasbench201.encoding import (HP_NAMES, NUM_ARCHS, canonical_index, index_to_config,
-                                             isomorphism_classes)
-from benchmarks.nasbench201.table import NB201Table
-from conftest import REPO_ROOT
-
-EPOCHS = 9
-
-
-@pytest.fixture(scope="module")
-def table_path(tmp_path_factory):
-    """A table of 400 isomorphism-class representatives (of 8,765) with smooth synthetic learning curves."""
-    rng = np.random.default_rng(0)
-    archs = np.sort(rng.choice(sorted(isomorphism_classes()), 400, replace=False))
-    quality = rng.uniform(0.05, 0.9, size=(len(archs), 2, 1))
-    epochs = np.arange(1, EPOCHS + 1)[None, None, :]
-    valid_error = np.clip(quality + 0.5 / epochs + rng.normal(0, 0.01, (len(archs), 2, EPOCHS)), 0, 1)
-    metrics = {"valid_error": valid_error, "valid_loss": 2 * valid_error, "train_loss": 1.5 * valid_error,
-               "epoch_time": np.broadcast_to(rng.uniform(0.5, 1.0, (len(archs), 1, 1)), valid_error.shape)}
-    metrics = {name: np.ascontiguousarray(values, dtype=np.float32) for name, values in metrics.items()}
-    metrics["valid_error"][0, 1] = np.nan  # one seed missing: filled with the other seed
-    path = tmp_path_factory.mktemp("table") / "synthetic.npz"
-    NB201Table(archs, [0, 1], metrics, dataset="synthetic").save(path)
-    return path
+from benchmarks.nasbench201.encoding import HP_NAMES, NUM_ARCHS, class_of, config_to_index, index_to_config
+from benchmarks.nasbench201.table import ArchitectureNotInTableError, NB201Table
+from benchmarks.registry import BENCHMARKS
+from conftest import NB201_TABLE_EPOCHS as EPOCHS
+from conftest import read_results, simulate
+from schedulers.registry import SCHEDULERS
 
 
-def test_blackbox_answers_every_architecture_through_its_class(table_path):
-    table = NB201Table.load(table_path)
+def expected_answers(table: NB201Table, metric: str) -> dict[int, np.ndarray]:
+    """Class representative -> (seeds, epochs): the mean of the class's rows per seed, a missing seed filled with
+    the class's mean over its other seeds (computed here without the code under test)."""
+    rows: dict[int, list[int]] = {}
+    for row, arch in enumerate(table.archs):
+        rows.setdefault(class_of(int(arch)), []).append(row)
+    out = {}
+    for rep, members in rows.items():
+        block = np.nanmean(table.array(metric)[members].astype(np.float64), axis=0)
+        out[rep] = np.where(np.isnan(block), np.nanmean(block, axis=0), block)
+    return out
+
+
+def test_blackbox_answers_every_cell_of_a_measured_class_with_its_class_answer(nb201_table_path):
+    table = NB201Table.load(nb201_table_path)
     blackbox = NB201Blackbox(table)
-    held = {int(a) for a in table.archs}
-    estimated = 0
+    want = expected_answers(table, "valid_error")
     for index in range(NUM_ARCHS):
-        row, is_estimated = blackbox.resolve(index_to_config(index))
-        if is_estimated:
-            estimated += 1
-            assert canonical_index(index) not in held
-        else:
-            assert int(table.archs[row]) == canonical_index(index)
-    assert 0 < estimated < NUM_ARCHS
-    # Tabulated answers equal the table (seed mean; cumulative time), estimated ones have the right shape.
-    arch = int(table.archs[3])
-    curve = blackbox.objective_function(index_to_config(arch))
-    assert np.allclose(curve[:, 0], table.curve(arch, "valid_error"), atol=1e-6)
-    assert np.allclose(curve[:, 3], np.cumsum(table.curve(arch, "epoch_time")), atol=1e-5)
-    absent = next(i for i in range(NUM_ARCHS) if blackbox.resolve(index_to_config(i))[1])
-    estimate = blackbox.objective_function(index_to_config(absent))
-    assert estimate.shape == (EPOCHS, len(OBJECTIVES)) and (estimate[:, OBJECTIVES.index("estimated")] == 1).all()
-    assert (curve[:, OBJECTIVES.index("estimated")] == 0).all()
-    # A missing seed is filled from the other seed.
-    first = blackbox.objective_function(index_to_config(int(table.archs[0])), seed=1)
-    assert np.isfinite(first).all()
+        config = index_to_config(index)
+        rep = class_of(index)
+        assert blackbox.is_answered(config) == (rep in want)
+        if rep not in want:
+            continue
+        curve = blackbox.objective_function(config)
+        assert curve.shape == (EPOCHS, len(OBJECTIVES))
+        assert np.allclose(curve[:, OBJECTIVES.index("valid_error")], want[rep].mean(axis=0), atol=1e-6)
+        assert (curve[:, OBJECTIVES.index("estimated")] == 0).all()
+        seed_one = blackbox.objective_function(config, seed=1)
+        assert np.allclose(seed_one[:, 0], want[rep][1], atol=1e-6)
+    unanswered = next(i for i in range(NUM_ARCHS) if class_of(i) not in want)
+    with pytest.raises(ArchitectureNotInTableError, match="has not measured"):
+        blackbox.objective_function(index_to_config(unanswered))
 
 
-def simulate(tmp_path, scheduler, name, *flags):
-    run = subprocess.run([sys.executable, str(REPO_ROOT / "launchers" / f"launch_{scheduler}.py"), "--backend",
-                          "simulated", "--benchmark", "nasbench201", "--dataset", str(table_path_of(tmp_path)),
-                          "--experiment-name", name, *flags], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=300)
-    assert run.returncode == 0, run.stderr
-    folder = tmp_path / "results" / name
-    return pd.read_csv(folder / "results.csv"), pd.read_csv(folder / "trials.csv"), run
-
-
-def table_path_of(tmp_path):
-    return tmp_path / "table.npz"
-
-
-@pytest.fixture
-def sim_dir(tmp_path, table_path):
-    table_path_of(tmp_path).write_bytes(table_path.read_bytes())
-    return tmp_path
+def simulate_in_process(launch_in_process, cwd, table, scheduler, name, *flags):
+    code = launch_in_process("--scheduler", scheduler, "--backend", "simulated", "--benchmark", "nasbench201",
+                             "--dataset", str(table), "--experiment-name", name, *flags, cwd=cwd)
+    assert code == 0
+    return read_results(cwd / "results" / name)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scheduler", ["random_search", "hyperband", "bohb"])
-def test_simulated_run_is_identical_for_a_seed_and_differs_for_another(scheduler, sim_dir):
+def test_simulated_run_is_identical_for_a_seed_and_differs_for_another(scheduler, nb201_table_path, tmp_path):
     flags = ["--max-num-trials", "30", "--max-epochs", str(EPOCHS)]
-    first, first_trials, _ = simulate(sim_dir, scheduler, "a", *flags, "--seed", "1")
-    again, again_trials, _ = simulate(sim_dir, scheduler, "b", *flags, "--seed", "1")
-    other, _, _ = simulate(sim_dir, scheduler, "c", *flags, "--seed", "2")
+    first, first_trials, _, _ = simulate(tmp_path, nb201_table_path, scheduler, "a", *flags, "--seed", "1")
+    again, again_trials, _, _ = simulate(tmp_path, nb201_table_path, scheduler, "b", *flags, "--seed", "1")
+    other, _, _, _ = simulate(tmp_path, nb201_table_path, scheduler, "c", *flags, "--seed", "2")
     pd.testing.assert_frame_equal(first, again)
     pd.testing.assert_frame_equal(first_trials, again_trials)
     assert not first.equals(other)
@@ -95,25 +72,118 @@ def test_simulated_run_is_identical_for_a_seed_and_differs_for_another(scheduler
         assert (first_trials["epochs"] < EPOCHS).any() and (first_trials["epochs"] == EPOCHS).any()
 
 
-def test_a_hundred_trial_bohb_run_at_four_workers(sim_dir):
-    results, trials, run = simulate(sim_dir, "bohb", "hundred", "--n-workers", "4")  # default: 100 trials
-    assert len(trials) == 100 and set(trials["model_based"]) == {True, False}
-    assert "Best valid_error" in run.stdout
+@pytest.mark.slow
+def test_a_hundred_trial_bohb_run_at_four_workers(nb201_table_path, tmp_path, launch_in_process, capsys):
+    results, trials, metadata = simulate_in_process(launch_in_process, tmp_path, nb201_table_path, "bohb", "hundred",
+                                                    "--n-workers", "4")
+    assert len(trials) == 100 and set(trials["model_based"]) == {True, False}  # default: 100 trials
+    assert "Best valid_error" in capsys.readouterr().out and metadata["table_seed"] == "mean"
     # Simulated time: four trials run at once, so the run spans far less than the sum of the trials' times.
     assert results["tuner_time"].max() < results.groupby("trial_id")["elapsed_time"].max().sum() / 2
 
 
-def test_simulated_wallclock_limit_stops_on_simulated_seconds(sim_dir):
-    results, trials, _ = simulate(sim_dir, "random_search", "timed", "--max-wallclock-time", "30")
+@pytest.mark.parametrize("scheduler, settings", [("rea", {"population_size": 10, "sample_size": 3}),
+                                                 ("tpe", {"num_min_data_points": 7})])
+def test_single_fidelity_schedulers_run_every_trial_to_the_end(scheduler, settings, nb201_table_path, tmp_path,
+                                                               launch_in_process):
+    results, trials, metadata = simulate_in_process(launch_in_process, tmp_path, nb201_table_path, scheduler, "sf",
+                                                    "--max-num-trials", "24", "--n-workers", "2")
+    assert len(trials) == 24 and (trials["epochs"] == EPOCHS).all() and set(trials["status"]) == {"Completed"}
+    assert list(trials.columns[8:]) == [f"config_{name}" for name in HP_NAMES]  # no scheduler columns declared
+    assert metadata["scheduler"] == scheduler and metadata["trial_columns"] == list(SCHEDULERS[scheduler].columns)
+    assert metadata["scheduler_kwargs"] == settings
+
+
+def test_simulated_wallclock_limit_stops_on_simulated_seconds(nb201_table_path, tmp_path, launch_in_process):
+    results, trials, _ = simulate_in_process(launch_in_process, tmp_path, nb201_table_path, "random_search",
+                                             "timed", "--max-wallclock-time", "30")
     assert results["tuner_time"].max() <= 30 + 1.0  # the last reports may arrive within one epoch of the limit
     assert "InProgress" not in set(trials["status"])
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--benchmark", "mnist_convnet"], "--backend simulated needs a tabulated benchmark"),
-    (["--benchmark", "nasbench201", "--dataset", "cifar-imaginary"], "No NAS-Bench-201 table 'cifar-imaginary'"),
-])
-def test_simulated_backend_errors(flags, message, tmp_path):
-    run = subprocess.run([sys.executable, str(REPO_ROOT / "launchers" / "launch_bohb.py"), "--backend", "simulated",
-                          *flags], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+def run_curves(results: pd.DataFrame) -> dict[int, tuple[dict, np.ndarray]]:
+    """Trial id -> (config, reported (valid_error, test_error) by epoch)."""
+    out = {}
+    for trial_id, rows in results.groupby("trial_id"):
+        config = {name: rows[f"config_{name}"].iloc[0] for name in HP_NAMES}
+        out[trial_id] = (config, rows.sort_values("epoch")[["valid_error", "test_error"]].to_numpy().T)
+    return out
+
+
+@pytest.mark.parametrize("table_seed", ["mean", "1", "random"])
+def test_table_seed_chooses_the_answer_and_only_measured_cells_are_proposed(
+        table_seed, nb201_table_path, tmp_path, launch_in_process):
+    results, trials, metadata = simulate_in_process(launch_in_process, tmp_path, nb201_table_path, "random_search",
+                                                    "t", "--max-num-trials", "16", "--table-seed", table_seed)
+    table = NB201Table.load(nb201_table_path)
+    want = {m: expected_answers(table, m) for m in ("valid_error", "test_error")}
+    assert metadata["table_seed"] == (int(table_seed) if table_seed.isdigit() else table_seed)
+    assert metadata["sampling"].startswith("only the ")
+    seeds_used = set()
+    for config, reported in run_curves(results).values():
+        rep = class_of(config_to_index(config))
+        assert rep in want["valid_error"], f"an unmeasured cell was proposed: {config}"
+        answer = np.stack([want[m][rep] for m in ("valid_error", "test_error")], axis=1)  # (seeds, 2, epochs)
+        candidates = {"mean": [answer.mean(axis=0)], "1": [answer[1]], "random": list(answer)}[table_seed]
+        n = reported.shape[1]
+        matches = [k for k, curve in enumerate(candidates) if np.allclose(reported, curve[:, :n], atol=1e-6)]
+        assert matches, (config, reported)
+        seeds_used.update(matches)
+    if table_seed == "random":
+        assert seeds_used == {0, 1}  # a seed drawn per trial
+    assert list(trials["estimated"]) == [False] * len(trials)
+
+
+class _Estimating(Blackbox):
+    """The table's blackbox, with the answers of half the configurations marked estimated (as a table with a
+    surrogate would), to check that estimates are marked all the way to the summary."""
+
+    def __init__(self, inner: Blackbox):
+        super().__init__(configuration_space=inner.configuration_space, fidelity_space=inner.fidelity_space,
+                         objectives_names=inner.objectives_names)
+        self.inner = inner
+        self.seeds = inner.seeds
+
+    @property
+    def fidelity_values(self) -> np.ndarray:
+        return self.inner.fidelity_values
+
+    def _objective_function(self, configuration, fidelity=None, seed=None):
+        values = self.inner.objective_function(configuration, fidelity, seed)
+        estimated = float(config_to_index({k: configuration[k] for k in HP_NAMES}) % 2)
+        if fidelity is None:
+            values[:, OBJECTIVES.index("estimated")] = estimated
+            return values
+        return {**values, "estimated": estimated}
+
+
+@pytest.fixture
+def estimating(monkeypatch) -> None:
+    entry = BENCHMARKS["nasbench201"]
+
+    def build(dataset):
+        benchmark = entry.build(dataset)
+        return dataclasses.replace(benchmark, blackbox=lambda **options: _Estimating(benchmark.blackbox(**options)))
+    monkeypatch.setitem(BENCHMARKS, "nasbench201", dataclasses.replace(entry, build=build))
+
+
+def test_estimated_answers_reach_trials_csv(estimating, nb201_table_path, tmp_path, launch_in_process):
+    results, trials, _ = simulate_in_process(launch_in_process, tmp_path, nb201_table_path, "random_search",
+                                             "e", "--max-num-trials", "12")
+    assert list(trials["estimated"]) == list(results.groupby("trial_id")["estimated"].max() == 1)
+    assert trials["estimated"].any() and not trials["estimated"].all()
+
+
+def test_the_summary_reports_the_incumbents_test_error_and_marks_estimates(estimating, nb201_table_path,
+                                                                           tmp_path, launch_in_process):
+    from analysis.load import load_experiment
+    from analysis.summary import ESTIMATED_NOTE, summary_markdown
+
+    results, _, _ = simulate_in_process(launch_in_process, tmp_path, nb201_table_path, "rea", "s",
+                                        "--max-num-trials", "12")
+    best = results.loc[results["valid_error"].idxmin()]
+    summary = summary_markdown([load_experiment(tmp_path / "results" / "s")])
+    row = next(line for line in summary.splitlines() if line.startswith("| s | rea |"))
+    value = f"{best['valid_error']:.4g}" + ("*" if best["estimated"] == 1 else "")
+    assert f"| {value} | {best['test_error']:.4g} | {int(best['epoch'])} | {int(best['trial_id'])} |" in row
+    assert (ESTIMATED_NOTE in summary) == (best["estimated"] == 1)

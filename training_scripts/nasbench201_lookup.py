@@ -3,11 +3,12 @@
 Standalone: `python training_scripts/nasbench201_lookup.py --arch '|nor_conv_3x3~0|+|...|' --epochs 9`. The
 architecture is given as the official string (`--arch`) or edge by edge (`--x0` .. `--x5`). Every epoch up to
 `--epochs` prints one Syne Tune report line with the tabulated `epoch`, `valid_error`, `valid_loss`,
-`train_loss` and `elapsed_time` (the cumulative tabulated seconds of training), after sleeping `--time_scale`
-times the tabulated epoch time (0: no sleep). With `--st_checkpoint_dir` it remembers the last epoch reported and
-resumes after it. Tables live at `benchmarks/nasbench201/data/<dataset>.npz` (or `--table PATH`); a table that
-holds one representative per isomorphism class answers every architecture through its class. No torch here:
-it starts in about a second.
+`train_loss`, `test_error` (for reporting only) and `elapsed_time` (the cumulative tabulated seconds of training),
+after sleeping `--time_scale` times the tabulated epoch time (0: no sleep). With `--st_checkpoint_dir` it remembers
+the last epoch reported and resumes after it. Tables live at `benchmarks/nasbench201/data/<dataset>.npz` (or
+`--table PATH`); every architecture is answered through its official equivalence class (`answers.ClassAnswers`),
+and one whose class the table has not measured ends with a clear error. No torch here: it starts in about a
+second.
 """
 from __future__ import annotations
 
@@ -21,23 +22,23 @@ import time
 from syne_tune.constants import ST_CHECKPOINT_DIR
 from syne_tune.utils import add_checkpointing_to_argparse
 
-import numpy as np
 
+from benchmarks.nasbench201.answers import ClassAnswers
 from benchmarks.nasbench201.arch_flags import add_arch_arguments, resolve_arch
-from benchmarks.nasbench201.encoding import canonical_index, index_to_config, string_to_index
-from benchmarks.nasbench201.table import ArchitectureNotInTableError, NB201Table, TableError, default_table_path
+from benchmarks.nasbench201.encoding import string_to_index
+from benchmarks.nasbench201.table import DEFAULT_TABLE, ArchitectureNotInTableError, NB201Table, TableError, \
+    default_table_path
 
 CHECKPOINT_FILE = "lookup_checkpoint.json"
-DEFAULT_DATASET = "mnist10k"
-REPORTED = ("valid_error", "valid_loss", "train_loss")
+REPORTED = ("valid_error", "valid_loss", "train_loss", "test_error")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     """Parse and check the flags that need no table; returns the parser too (for errors found later)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arch_arguments(parser)
-    parser.add_argument("--dataset", type=str, default=DEFAULT_DATASET,
-                        help=f"table name: benchmarks/nasbench201/data/<dataset>.npz (default {DEFAULT_DATASET})")
+    parser.add_argument("--dataset", type=str, default=DEFAULT_TABLE,
+                        help=f"table name: benchmarks/nasbench201/data/<dataset>.npz (default {DEFAULT_TABLE})")
     parser.add_argument("--table", type=str, default=None, help="path of a table file (overrides --dataset)")
     parser.add_argument("--epochs", type=int, default=None, help="epoch to report up to (default: the table's last)")
     parser.add_argument("--seed", type=int, default=None, help="table seed to report (default: mean over seeds)")
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser, args = parse_args(argv)
     path = args.table or str(default_table_path(args.dataset))
     if not os.path.isfile(path):
-        print(f"error: No NAS-Bench-201 table at {path}; the project's MNIST-10k table is made with `python -m "
+        print(f"error: No NAS-Bench-201 table at {path}; the project's tables are built with `python -m "
               f"benchmarks.nasbench201.generate_table build`, official ones are converted with `python -m "
               f"benchmarks.nasbench201.converters`, and --table PATH reads any other.", file=sys.stderr)
         return 1
@@ -105,18 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     if epochs > table.n_epochs:
         parser.error(f"--epochs {epochs} is not accepted; the table {path} holds epochs 1 to {table.n_epochs}.")
     index = string_to_index(args.arch_string)
-    row_arch = index if index in table else canonical_index(index)
-    estimated = False
+    answers = ClassAnswers(table)
     try:
-        curves = {m: table.curve(row_arch, m, args.seed) for m in (*REPORTED, "epoch_time") if m in table.metrics}
-    except ArchitectureNotInTableError:
-        # A class the table never trained: Syne Tune's nearest-neighbour surrogate answers, marked as estimated.
-        from benchmarks.nasbench201.blackbox import OBJECTIVES, NB201Blackbox
-
-        estimate = NB201Blackbox(table).curves(index_to_config(index))
-        curves = {name: estimate[:, column] for column, name in enumerate(OBJECTIVES)}
-        curves["epoch_time"] = np.diff(curves.pop("elapsed_time"), prepend=0.0)
-        estimated = True
+        curves = {m: answers.curve(index, m, args.seed) for m in (*REPORTED, "epoch_time") if m in table.metrics}
+    except ArchitectureNotInTableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except KeyError as err:  # unknown seed
         parser.error(f"--seed {args.seed} is not accepted: {err.args[0]}")
     checkpoint_dir = getattr(args, ST_CHECKPOINT_DIR)
@@ -136,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(args.time_scale * seconds)
         elapsed += seconds
         metrics = {"epoch": epoch, **{m: _short(curves[m][epoch - 1]) for m in REPORTED if m in curves},
-                   "elapsed_time": elapsed, "estimated": int(estimated)}
+                   "elapsed_time": elapsed, "estimated": 0}
         if checkpoint_dir is not None:
             write_checkpoint(checkpoint_dir, index, epoch)
         report(**metrics)

@@ -13,10 +13,6 @@ from syne_tune.config_space import choice, lograndint, loguniform, randint, unif
 if TYPE_CHECKING:  # pragma: no cover
     import ConfigSpace
 
-METRIC = "valid_error"
-MODE = "min"
-RESOURCE_ATTR = "epoch"
-
 LEARNING_RATE_RANGE = (1e-4, 1e-1)
 N_CONV_LAYERS_RANGE = (1, 3)
 N_FILTERS_RANGE = (4, 64)

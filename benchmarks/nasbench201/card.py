@@ -1,7 +1,7 @@
-"""The card of a table made by ``generate_table``: what was trained and how, cost, coverage and what the data shows.
+"""The card of a table made by `generate_table`: how it was trained, its cost and coverage, and what it can resolve.
 
-``python -m benchmarks.nasbench201.generate_table build`` writes it beside the table (``<dataset>.md``), so the card
-always describes the table it sits next to.
+`python -m benchmarks.nasbench201.generate_table build` writes it beside the table (`<dataset>.md`), so the card
+always describes the table it sits next to. Every figure is computed from the table (the tests recompute them).
 """
 from __future__ import annotations
 
@@ -9,132 +9,164 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoding import index_to_string
+from .encoding import index_to_string, is_working
 from .table import NB201Table
 
-ZERO_CLASS = 0  # canonical index of the cells whose output is always zero
 
-
-def rank_correlation(table: NB201Table, early_epoch: int, late_epoch: int | None = None,
-                     metric: str = "valid_error", late_metric: str | None = None) -> float:
-    """Spearman rank correlation of the seed-mean `metric` at one epoch and `late_metric` (default: the same) at
-    another (default: the last), over the trained classes."""
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
     from scipy.stats import spearmanr
+    return float(spearmanr(x, y).statistic) if len(x) > 2 else float("nan")
 
-    late = table.n_epochs if late_epoch is None else late_epoch
-    early_values = np.nanmean(table.array(metric), axis=1)[:, early_epoch - 1]
-    late_values = np.nanmean(table.array(late_metric or metric), axis=1)[:, late - 1]
-    return float(spearmanr(early_values, late_values).statistic)
+
+def working_rows(table: NB201Table) -> np.ndarray:
+    """Rows of the working cells (a path from input to output): the degenerate ones would inflate correlations."""
+    return np.array([is_working(int(a)) for a in table.archs])
+
+
+def answer(table: NB201Table, metric: str = "valid_error", epoch: int | None = None) -> np.ndarray:
+    """The table's answer per row (the mean over seeds) at `epoch` (default: the last)."""
+    values = np.nanmean(table.array(metric), axis=1)
+    return values[:, (epoch or table.n_epochs) - 1]
+
+
+def figures(table: NB201Table) -> dict[str, float]:
+    """What the table can resolve, over its working rows: rank correlations and the noise of an answer."""
+    rows = working_rows(table)
+    final = answer(table)[rows]
+    out = {"n_working": int(rows.sum()), "median": float(np.median(final)),
+           "q10": float(np.quantile(final, 0.1)), "q90": float(np.quantile(final, 0.9)),
+           "iqr": float(np.subtract(*np.quantile(final, [0.75, 0.25]))),
+           "valid_vs_test": spearman(final, answer(table, "test_error")[rows]),
+           "early_vs_final": spearman(answer(table, epoch=max(1, table.n_epochs // 3))[rows], final)}
+    if len(table.seeds) >= 2:
+        per_seed = table.array("valid_error")[rows][:, :2, -1]
+        both = ~np.isnan(per_seed).any(axis=1)
+        a, b = per_seed[both, 0], per_seed[both, 1]
+        out["seed_vs_seed"] = spearman(a, b)
+        out["seed_sd"] = float(np.std(a - b, ddof=1) / np.sqrt(2))  # one seed's noise
+        out["answer_se"] = out["seed_sd"] / np.sqrt(len(table.seeds))  # the noise of the mean over the seeds
+        out["seed_pairs"] = int(both.sum())
+    return out
 
 
 def _histogram(values: np.ndarray, edges: list[float]) -> list[str]:
     counts, _ = np.histogram(values, bins=edges)
     width = max(counts.max(), 1)
-    return [f"| {lo:.2f}-{hi:.2f} | {count} | {'#' * int(round(40 * count / width))} |"
+    return [f"| {lo:.3f}-{hi:.3f} | {count} | {'#' * int(round(40 * count / width))} |"
             for lo, hi, count in zip(edges[:-1], edges[1:], counts)]
 
 
-def card_markdown(table: NB201Table) -> str:
-    """The card as markdown."""
-    meta, settings = table.meta, table.meta["settings"]
-    data, train, cov, prov = settings["data"], settings["train"], meta["coverage"], meta["provenance"]
-    final = np.nanmean(table.array("valid_error"), axis=1)[:, -1]
-    test = np.nanmean(table.array("test_error"), axis=1)[:, -1]
-    archs = table.archs
-    order = np.argsort(final)
-    sizes = settings["split_sizes"]
-    early = [e for e in (1, 3) if e < table.n_epochs]
-    median = float(np.nanmedian(final))
-    noise = float(np.sqrt(median * (1 - median) / sizes["n_valid"]))
-    spread = float(np.nanquantile(final, 0.9) - np.nanquantile(final, 0.1))
+def card_markdown(table: NB201Table, experiment: list[str] | None = None) -> str:
+    """The card as markdown; `experiment` are the lines of the setting experiment's table, if any."""
+    meta, setting, sizes = table.meta, table.meta["setting"], table.meta["split_sizes"]
+    cov, prov = meta["coverage"], meta["provenance"]
+    f = figures(table)
+    final = answer(table)
+    rows = working_rows(table)
+    order = [int(i) for i in np.argsort(np.where(rows, final, np.inf))[:10]]
+    seeds = ", ".join(map(str, setting["seeds"]))
     lines = [
         f"# NAS-Bench-201 on {meta['dataset']}: a table trained by this project",
         "",
-        f"`{meta['runs_file']}` holds one JSON line per trained architecture; `{meta['dataset']}.npz` is the table "
-        "built from it (`python -m benchmarks.nasbench201.generate_table build`), the default of "
-        "`--benchmark nasbench201`.",
+        f"`{meta['runs_file']}` holds one JSON line per trained class; `{meta['dataset']}.npz` is the table built "
+        "from it (`python -m benchmarks.nasbench201.generate_table build`).",
         "",
         "## What was trained, and how",
         "",
-        f"- Data: {data['dataset']} from `{data['dataset_path']}` (real MNIST digits), resized to "
-        f"{data['image_size']}x{data['image_size']}: {sizes['n_train']} training, {sizes['n_valid']} validation "
-        f"(both from the training images, split seed {data['split_seed']}) and {sizes['n_test']} test images.",
-        f"- Network: the NAS-Bench-201 macro skeleton with {train['channels']} channels and "
-        f"{train['cells_per_stage']} cell per stage.",
-        f"- Training: {train['epochs']} epochs, batch {train['batch_size']}, SGD (Nesterov momentum "
-        f"{train['momentum']}, weight decay {train['weight_decay']}), learning rate {train['learning_rate']} with a "
-        f"cosine schedule, seed {train['seed']}; one seed per architecture.",
-        "- Per epoch: train, validation and test loss and error, CPU seconds (`epoch_time`: training plus "
-        "validation on one thread) and wall seconds; per architecture: parameters, FLOPs.",
+        f"- Data: {setting['dataset']} resized to {setting['image_size']}x{setting['image_size']}: "
+        f"{sizes['n_train']:,} training and {sizes['n_valid']:,} validation images (both from the training set, "
+        f"split seed 0) and {sizes['n_test']:,} test images (from the test set).",
+        f"- Network: the NAS-Bench-201 macro skeleton with {setting['channels']} channels and "
+        f"{setting['cells_per_stage']} cell(s) per stage.",
+        f"- Training: {setting['epochs']} epochs, batch {setting['batch_size']}, SGD (Nesterov momentum 0.9, weight "
+        f"decay 5e-4), learning rate {setting['learning_rate']} with a cosine schedule; seeds {seeds}, trained side "
+        "by side as one grouped network. The table's answer is the mean over the seeds (the simulated backend's "
+        "`--table-seed` picks one seed instead).",
+        "- Per epoch and seed: train, validation and test loss and error; per epoch: CPU seconds (`epoch_time`, "
+        "training plus validation of all seeds on one thread) and wall seconds; per class: parameters and FLOPs "
+        "of one network.",
         f"- Reproduce a row: `{meta['reproduce']}`",
         f"- Code: commits {', '.join(prov['git_commits'])}; torch {', '.join(prov['torch_versions'])}; "
         f"{', '.join(prov['devices'])}; results from {prov['created']} to {prov['last_result']}.",
         "",
-        "## Cost",
+        "## Architectures and their numbering",
         "",
-        f"{prov['train_valid_cpu_seconds'] / 3600:.2f} core-hours of training and validation "
-        f"({prov['train_valid_cpu_seconds'] / max(len(table), 1):.1f} CPU seconds per architecture), "
-        f"{prov['worker_wall_seconds'] / 3600:.2f} worker-hours of wall time on a shared 2-core machine.",
+        "Rows are classes of NAS-Bench-201's official equivalence rule (6,466 classes: cells that compute the same "
+        "expression once `none` edges give zero and `skip_connect` passes its input on), each trained once through "
+        "its smallest member. Every member of a class gets its class's answer. Our architecture index reads the six "
+        "edges x0..x5 as base-5 digits over (none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3); it is "
+        "not the official API's index, so compare cells with the official benchmark by architecture string.",
         "",
-        "## Coverage",
+        "## Cost and coverage",
         "",
-        f"{cov['classes_trained']} of the {cov['classes_total']} isomorphism classes "
-        f"({100 * cov['class_fraction']:.1f}%), answering {cov['architectures_covered']} of the "
-        f"{cov['architectures_total']} architectures exactly: "
-        f"{cov['sample']}. The zero-output class (index {ZERO_CLASS}) was trained first, as the reference for the "
-        "worst cell. Every other architecture is answered by Syne Tune's nearest-neighbour surrogate over the "
-        "trained classes and marked `estimated` (`NB201Blackbox.resolve`, and the lookup script's `estimated` "
-        "report field).",
+        f"{prov['cpu_seconds'] / 3600:.2f} core-hours ({prov['cpu_seconds'] / max(len(table), 1):.1f} CPU seconds "
+        f"per class, all seeds and the test evaluations included), {prov['worker_wall_seconds'] / 3600:.2f} "
+        "worker-hours of wall time on a shared 2-core machine.",
         "",
-        f"## Final validation error (epoch {table.n_epochs})",
+        f"{cov['classes_trained']} of the {cov['classes_total']} classes ({100 * cov['class_fraction']:.1f}%), "
+        f"answering {cov['architectures_covered']:,} of the {cov['architectures_total']:,} cells: {cov['sample']}.",
+    ]
+    if cov["classes_trained"] < cov["classes_total"]:
+        lines += [
+            "",
+            "Cells of classes not yet trained are not answered: no surrogate estimates them (on the MNIST-10k table "
+            "a leave-one-out nearest-neighbour estimate was worse than predicting the median). Simulated runs on "
+            "this table sample only the cells it answers, and say so in `metadata.json`.",
+        ]
+    lines += [
         "",
-        f"Over the trained classes: min {np.nanmin(final):.4f}, 10% {np.nanquantile(final, 0.1):.4f}, median "
-        f"{np.nanmedian(final):.4f}, 90% {np.nanquantile(final, 0.9):.4f}, max {np.nanmax(final):.4f}.",
+        "## What the table resolves",
         "",
-        "| validation error | classes | |",
+        f"Over the {f['n_working']:,} working classes (some path of non-`none` edges from input to output):",
+        "",
+        f"- Final validation error: 10% {f['q10']:.4f}, median {f['median']:.4f}, 90% {f['q90']:.4f}; "
+        f"interquartile range {f['iqr']:.4f}.",
+        f"- Validation vs test error of the same answers (Spearman): {f['valid_vs_test']:.3f} "
+        f"({sizes['n_valid']:,} and {sizes['n_test']:,} images).",
+        f"- Epoch {max(1, table.n_epochs // 3)} vs epoch {table.n_epochs} validation error (Spearman): "
+        f"{f['early_vs_final']:.3f}.",
+    ]
+    if "seed_vs_seed" in f:
+        lines += [
+            f"- Seed {setting['seeds'][0]} vs seed {setting['seeds'][1]} (Spearman over {f['seed_pairs']:,} classes): "
+            f"{f['seed_vs_seed']:.3f}. One seed's final validation error has a noise standard deviation of "
+            f"{f['seed_sd']:.4f}; the table's answer, the mean of {len(setting['seeds'])} seeds, a standard error of "
+            f"{f['answer_se']:.4f}.",
+            "",
+            f"So two answers that differ by less than about {2 * np.sqrt(2) * f['answer_se']:.4f} (twice the "
+            "standard error of a difference) are not distinguished by this table, and a method comparison on it "
+            "should report the mean and standard error over several seeds of the method.",
+        ]
+    lines += [
+        "",
+        "| validation error | working classes | |",
         "| --- | --- | --- |",
-        *_histogram(final, [0.0, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.2, 0.5, 1.0]),
+        *_histogram(final[rows], list(np.round(np.linspace(f["q10"] - 2 * f["iqr"], f["q90"] + 2 * f["iqr"], 9), 3))),
         "",
         "## Best architectures",
         "",
         "| rank | architecture | class size | validation error | test error | parameters |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for rank, row in enumerate(order[:10], start=1):
-        arch = int(archs[row])
+    test = answer(table, "test_error")
+    for rank, row in enumerate(order, start=1):
+        arch = int(table.archs[row])
         cell = index_to_string(arch).replace("|", "\\|")  # a bare | would end the markdown table cell
         lines.append(f"| {rank} | `{cell}` | {int(table.figure(arch, 'class_size'))} | {final[row]:.4f} | "
                      f"{test[row]:.4f} | {1e6 * table.figure(arch, 'params'):,.0f} |")
-    if ZERO_CLASS in table:
-        zero = final[int(np.searchsorted(archs, ZERO_CLASS))]
-        lines += ["", f"The zero-output cells reach {zero:.4f} (chance is 0.9)."]
-    lines += [
-        "",
-        "## Rank correlation across budgets",
-        "",
-        "Spearman rank correlation of the validation errors of the trained classes:",
-        "",
-        "| epochs | " + " | ".join(str(e) for e in early) + " |",
-        "| --- |" + " --- |" * len(early),
-        f"| against epoch {table.n_epochs} | " + " | ".join(f"{rank_correlation(table, e):.3f}" for e in early) + " |",
-        "",
-        f"MNIST-10k is easy: half of the trained classes end between {np.nanquantile(final, 0.25):.3f} and "
-        f"{np.nanquantile(final, 0.75):.3f} validation error (1,000 validation images, so steps of 0.001), and "
-        "early ranks predict final ones only weakly: early stopping (Hyperband, BOHB) has less to gain on this table "
-        "than where the correlation is high.",
-        "",
-        f"Part of that is measurement noise, which caps any correlation: at epoch {table.n_epochs} the validation and "
-        f"test errors of the same trained networks ({sizes['n_valid']:,} and {sizes['n_test']:,} held-out images) "
-        f"correlate at only {rank_correlation(table, table.n_epochs, late_metric='test_error'):.3f}, and the "
-        f"binomial standard error of a {median:.3f} error on {sizes['n_valid']:,} images is {noise:.4f}, against a "
-        f"spread of {spread:.4f} between the 10% and 90% quantiles.",
-        "",
-    ]
-    return "\n".join(lines)
+    if experiment:
+        lines += ["", "## How the setting was chosen", "",
+                  "`python -m benchmarks.nasbench201.setting_experiment report` (the runs are in "
+                  "`data/setting-experiment/`; `... run --candidate NAME` reproduces a row): each candidate trained "
+                  "the same random working classes twice (two independent answers), with the figures below.", "",
+                  *experiment]
+    return "\n".join(lines) + "\n"
 
 
 def write_card(table: NB201Table, path: str | Path) -> Path:
-    """Write the card of ``table`` to ``path``."""
+    """Write the card of `table` to `path`, with the setting experiment's table."""
+    from .setting_experiment import EXPERIMENT_DIR, report_lines
+
     path = Path(path)
-    path.write_text(card_markdown(table))
+    path.write_text(card_markdown(table, report_lines(EXPERIMENT_DIR)))
     return path

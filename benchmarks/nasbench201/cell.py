@@ -27,7 +27,7 @@ class NB201Cell(nn.Module, nx.DiGraph):
     copies or views a cell; use `to_networkx()` for a plain graph with op names.
     """
 
-    def __init__(self, arch: Arch | None = None, channels: int = 16) -> None:
+    def __init__(self, arch: Arch | None = None, channels: int = 16, groups: int = 1) -> None:
         nn.Module.__init__(self)
         nx.DiGraph.__init__(self)
         self.channels = int(channels)
@@ -39,7 +39,7 @@ class NB201Cell(nn.Module, nx.DiGraph):
         self._ops = to_ops(arch)
         self.add_nodes_from(range(NUM_NODES))
         for (u, v), op_name in zip(EDGES, self._ops):
-            module = CategoricalOp(op_name, self.channels)
+            module = CategoricalOp(op_name, self.channels, groups)
             self.edge_ops[edge_key(u, v)] = module
             self.add_edge(u, v, op=module)
         self._plan = self._forward_plan()

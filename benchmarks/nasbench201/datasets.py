@@ -1,10 +1,12 @@
-"""Data for training NAS-Bench-201 cells: MNIST or CIFAR-10 in memory, optionally subsampled and resized once.
+"""Data for training NAS-Bench-201 cells: MNIST, Fashion-MNIST or CIFAR-10 in memory, optionally subsampled and
+resized once.
 
 `prepare_data` is the one entry point used by both `training_scripts/nasbench201_train.py` and the table
 generator, so both see exactly the same examples. The validation split is a seeded share of the training set;
 `data_fraction` then keeps a seeded share of the training and validation splits (the test split is kept whole);
-`image_size` resizes all images once, on the in-memory tensors (area interpolation, i.e. average pooling, when
-shrinking; bilinear when growing).
+`n_train`, `n_valid`, `n_test`, when given, keep a seeded subset of that many examples of a split; `image_size`
+resizes all images once, on the in-memory tensors (area interpolation, i.e. average pooling, when shrinking;
+bilinear when growing).
 
 CIFAR-10 is read from `<dataset_path>/cifar-10-batches-py` (the python pickle batches that torchvision downloads)
 with pickle and numpy; torchvision is imported only to download missing files, under a file lock.
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,10 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.download import DataMissing, find_or_download
-from benchmarks.training import DataSplits
+from benchmarks.training import DataSplits, split_validation
 
-DATASETS: tuple[str, ...] = ("cifar10", "mnist")
+from .dataspec import DataSpec, check_spec
+
 NUM_CLASSES = 10
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -32,30 +34,6 @@ CIFAR_LOCK_FILE = ".cifar10-download.lock"
 # NAS-Bench-201's CIFAR normalization
 CIFAR_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
 CIFAR_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """What `prepare_data` builds: dataset, folder, split and size choices (all recorded as provenance)."""
-
-    dataset: str = "mnist"
-    dataset_path: str = "data"
-    valid_fraction: float = 0.1
-    data_fraction: float = 1.0
-    image_size: int | None = None
-    split_seed: int = 0
-
-
-def check_spec(spec: DataSpec) -> None:
-    """Raise ValueError with one sentence for a bad dataset name, fraction or image size."""
-    if spec.dataset not in DATASETS:
-        raise ValueError(f"Unknown dataset {spec.dataset!r}; accepted datasets are {', '.join(DATASETS)}.")
-    if not 0.0 < spec.valid_fraction < 1.0:
-        raise ValueError(f"valid_fraction {spec.valid_fraction} is not accepted; it must lie in (0, 1).")
-    if not 0.0 < spec.data_fraction <= 1.0:
-        raise ValueError(f"data_fraction {spec.data_fraction} is not accepted; it must lie in (0, 1].")
-    if spec.image_size is not None and spec.image_size < 4:
-        raise ValueError(f"image_size {spec.image_size} is not accepted; it must be at least 4.")
 
 
 # ---------------------------------------------------------------- CIFAR-10
@@ -98,8 +76,6 @@ def _normalize_cifar(images: np.ndarray) -> torch.Tensor:
 
 def load_cifar10(dataset_path: str | os.PathLike, valid_fraction: float = 0.1, seed: int = 0) -> DataSplits:
     """Normalized (N, 3, 32, 32) CIFAR-10 tensors; validation is a seeded share of the 50,000 training images."""
-    if not 0.0 < valid_fraction < 1.0:
-        raise ValueError(f"valid_fraction must lie in (0, 1), got {valid_fraction}.")
     files = find_or_download(dataset_path, CIFAR_LOCK_FILE, _cifar_files, _torchvision_download_cifar,
                              cifar_missing_message(dataset_path))
     try:
@@ -110,10 +86,7 @@ def load_cifar10(dataset_path: str | os.PathLike, valid_fraction: float = 0.1, s
                           f"({err}); remove them so that they are downloaded again, or replace them.") from None
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
-    n = len(labels)
-    n_valid = min(max(1, round(n * valid_fraction)), n - 1)
-    order = np.random.RandomState(seed).permutation(n)
-    valid_idx, train_idx = np.sort(order[:n_valid]), np.sort(order[n_valid:])
+    valid_idx, train_idx = split_validation(len(labels), valid_fraction, seed)
     return DataSplits(
         x_train=_normalize_cifar(images[train_idx]), y_train=torch.from_numpy(labels[train_idx]),
         x_valid=_normalize_cifar(images[valid_idx]), y_valid=torch.from_numpy(labels[valid_idx]),
@@ -140,6 +113,21 @@ def subsample(splits: DataSplits, fraction: float, seed: int = 0) -> DataSplits:
     return DataSplits(x_train, y_train, x_valid, y_valid, splits.x_test, splits.y_test)
 
 
+def keep_counts(splits: DataSplits, n_train: int | None, n_valid: int | None, n_test: int | None,
+                seed: int = 0) -> DataSplits:
+    """A seeded subset of `n_*` examples of each split (a split with fewer examples, or None, is kept whole)."""
+    rng = np.random.RandomState(seed + 2)  # another stream than the split's and data_fraction's
+    parts = []
+    for x, y, n in ((splits.x_train, splits.y_train, n_train), (splits.x_valid, splits.y_valid, n_valid),
+                    (splits.x_test, splits.y_test, n_test)):
+        order = rng.permutation(len(y))
+        if n is not None and n < len(y):
+            idx = torch.from_numpy(np.sort(order[:n]))
+            x, y = x[idx].contiguous(), y[idx].contiguous()
+        parts += [x, y]
+    return DataSplits(*parts)
+
+
 def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
     """Images (N, C, H, W) resized to (N, C, size, size): average pooling ("area") when shrinking, else bilinear."""
     if x.shape[-2:] == (size, size):
@@ -163,12 +151,16 @@ def resize(splits: DataSplits, size: int | None) -> DataSplits:
 def prepare_data(spec: DataSpec) -> DataSplits:
     """The splits described by `spec`; raises ValueError (bad spec) or DataMissing (files absent)."""
     check_spec(spec)
-    if spec.dataset == "mnist":
-        from benchmarks.mnist.data import load_mnist
-        splits = load_mnist(spec.dataset_path, spec.valid_fraction, spec.split_seed)
+    if spec.dataset in ("mnist", "fashion_mnist"):
+        from benchmarks.mnist.data import FASHION_MNIST, MNIST, load_mnist
+        splits = load_mnist(spec.dataset_path, spec.valid_fraction, spec.split_seed,
+                            FASHION_MNIST if spec.dataset == "fashion_mnist" else MNIST)
     else:
         splits = load_cifar10(spec.dataset_path, spec.valid_fraction, spec.split_seed)
-    return resize(subsample(splits, spec.data_fraction, spec.split_seed), spec.image_size)
+    splits = subsample(splits, spec.data_fraction, spec.split_seed)
+    if (spec.n_train, spec.n_valid, spec.n_test) != (None, None, None):
+        splits = keep_counts(splits, spec.n_train, spec.n_valid, spec.n_test, spec.split_seed)
+    return resize(splits, spec.image_size)
 
 
 def split_sizes(splits: DataSplits) -> dict[str, object]:

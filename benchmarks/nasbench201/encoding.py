@@ -1,4 +1,4 @@
-"""Encodings of NAS-Bench-201 cells: architecture string, config dict, integer index, and a canonical form.
+"""Encodings of NAS-Bench-201 cells: architecture string, config dict, integer index, and equivalence classes.
 
 A cell has 4 nodes (0 = input, 3 = output) and 6 edges, each holding one of the five operations in `OPS`. The
 hyperparameters `x0`..`x5` name the edges in the order of the official architecture string
@@ -9,21 +9,11 @@ indices (positions in `OPS`) as base-5 digits, x0 most significant:
 `index = sum(OPS.index(x_k) * 5 ** (5 - k) for k in range(6))`, so index 0 is the all-`none` cell and 15624 the
 all-`avg_pool_3x3` cell.
 
-Canonical form. A cell is first **reduced**: `none` edges are dropped, then every node that is not on a path
-from the input to the output is dropped with all its edges (so are ops hanging on a dead node). Two cells are
-equivalent when their reduced graphs, with ops as edge labels and input/output fixed, are isomorphic, i.e. equal
-up to relabelling the intermediate nodes 1 and 2. With only two intermediate nodes the isomorphisms are the
-identity and the swap of 1 and 2 (possible only when no edge joins 1 and 2), so the canonical index is the
-smallest index over both relabellings of the reduced graph, with `none` on the missing edges; that cell is the
-smallest index of its class. Cells whose output is always zero (no path from input to output) form one class,
-whose canonical index is 0.
-
-This gives 8,765 classes (checked against networkx Weisfeiler-Lehman hashing plus `is_isomorphic` in the tests).
-The NAS-Bench-201 paper's 6,466 "unique" cells come from a coarser, functional rule (the official
-`to_unique_str(consider_zero=True)`, which we reproduce at 6,466): it treats `skip_connect` as the identity, so a
-skip chain 0->1->3 equals a direct edge, and it compares expression trees, so two convs on separate nodes equal
-one shared node; graph isomorphism keeps those apart. Caveat of both rules: an op on a dead node is dropped
-although, after training, a conv on an all-zero input outputs its BatchNorm bias rather than zero.
+Equivalence classes follow NAS-Bench-201's official rule (`equivalence_key`): two cells are equivalent when they
+compute the same expression once `none` edges give zero and `skip_connect` passes its input on. That gives the
+6,466 unique architectures of the NAS-Bench-201 paper, of which 6,461 are working (some path of non-`none` edges
+joins input and output) and 5 degenerate. A class is represented by its smallest index. Our project's tables train
+one representative per class and answer every member of a class with the same values.
 """
 from __future__ import annotations
 
@@ -31,8 +21,6 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from numbers import Integral
 from typing import Union
-
-import networkx as nx
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
@@ -226,78 +214,65 @@ def all_strings() -> list[str]:
     return [index_to_string(i) for i in range(NUM_ARCHS)]
 
 
-# ---------------------------------------------------------------- reduction and canonical form
+# ---------------------------------------------------------------- the official equivalence rule (the table's unit)
 
-def _reduce_edges(ops: tuple[str, ...]) -> dict[tuple[int, int], str]:
-    """The op-labelled edges of the reduced cell (none edges and edges touching dead nodes dropped)."""
-    live = {edge: op for edge, op in zip(EDGES, ops) if op != "none"}
-    forward = {INPUT_NODE}  # reachable from the input; EDGES is in topological order of targets
-    for (u, v) in sorted(live, key=lambda e: e[1]):
-        if u in forward:
-            forward.add(v)
-    backward = {OUTPUT_NODE}  # reaching the output
-    for (u, v) in sorted(live, key=lambda e: -e[0]):
-        if v in backward:
-            backward.add(u)
-    alive = forward & backward
-    if OUTPUT_NODE not in alive or INPUT_NODE not in alive:
-        return {}
-    return {(u, v): op for (u, v), op in live.items() if u in alive and v in alive}
+_ZERO = "#"
 
 
-def reduced_graph(arch: Arch) -> nx.DiGraph:
-    """The reduced cell as a networkx DiGraph (empty when the output is always zero).
+def equivalence_key(arch: Arch) -> str:
+    """The official NAS-Bench-201 key of a cell's function (its `to_unique_str(consider_zero=True)` rule).
 
-    Edges carry `op`; nodes carry `role`: "input", "output" or "intermediate" (the labels to match on when
-    comparing cells with `networkx.is_isomorphic`).
+    Node strings are built in topological order: an edge contributes `#` (zero) when its op is `none` or its source
+    node is exactly `#`, its source's string unchanged for `skip_connect`, else `(source)@op`; a node's string is
+    its contributions sorted and joined with `+`. The output node's string is the key: 6,466 distinct keys.
     """
-    graph = nx.DiGraph()
-    edges = _reduce_edges(to_ops(arch))
-    roles = {INPUT_NODE: "input", OUTPUT_NODE: "output"}
-    graph.add_nodes_from((n, {"role": roles.get(n, "intermediate")}) for n in sorted({n for e in edges for n in e}))
-    graph.add_edges_from((u, v, {"op": op}) for (u, v), op in edges.items())
-    return graph
+    ops = to_ops(arch)
+    nodes = {INPUT_NODE: str(INPUT_NODE)}
+    for v in range(INPUT_NODE + 1, NUM_NODES):
+        terms = []
+        for (u, target), op in zip(EDGES, ops):
+            if target != v:
+                continue
+            if op == "none" or nodes[u] == _ZERO:
+                terms.append(_ZERO)
+            elif op == "skip_connect":
+                terms.append(nodes[u])
+            else:
+                terms.append(f"({nodes[u]})@{op}")
+        nodes[v] = "+".join(sorted(terms))
+    return nodes[OUTPUT_NODE]
 
 
-def _edges_index(edges: Mapping[tuple[int, int], str]) -> int:
-    return sum(_OP_INDEX[op] * _PLACES[_EDGE_POS[edge]] for edge, op in edges.items())
-
-
-_SWAP = {0: 0, 1: 2, 2: 1, 3: 3}
-
-
-def canonical_index(arch: Arch) -> int:
-    """The smallest index among the cells equivalent to `arch` under reduction and graph isomorphism."""
-    edges = _reduce_edges(to_ops(arch))
-    best = _edges_index(edges)
-    if (1, 2) not in edges:  # relabelling 1 <-> 2 keeps the cell topology only without an edge between them
-        best = min(best, _edges_index({(_SWAP[u], _SWAP[v]): op for (u, v), op in edges.items()}))
-    return best
-
-
-def canonical_string(arch: Arch) -> str:
-    """The architecture string of `canonical_index(arch)`."""
-    return index_to_string(canonical_index(arch))
-
-
-def is_zero_cell(arch: Arch) -> bool:
-    """Whether the cell's output is always zero (no path of non-`none` ops from input to output)."""
-    return not _reduce_edges(to_ops(arch))
+def is_working(arch: Arch) -> bool:
+    """Whether some path of non-`none` edges joins the input to the output (else the cell's output carries no
+    information about its input)."""
+    return str(INPUT_NODE) in equivalence_key(arch)
 
 
 @lru_cache(maxsize=1)
-def _classes() -> dict[int, tuple[int, ...]]:
-    classes: dict[int, list[int]] = {}
+def _official() -> tuple[tuple[int, ...], dict[int, tuple[int, ...]]]:
+    by_key: dict[str, list[int]] = {}
     for index in range(NUM_ARCHS):
-        classes.setdefault(canonical_index(index), []).append(index)
-    return {key: tuple(members) for key, members in classes.items()}
+        by_key.setdefault(equivalence_key(index), []).append(index)
+    rep_of = [0] * NUM_ARCHS
+    classes: dict[int, tuple[int, ...]] = {}
+    for members in by_key.values():
+        classes[members[0]] = tuple(members)
+        for m in members:
+            rep_of[m] = members[0]
+    return tuple(rep_of), classes
 
 
-def isomorphism_classes() -> dict[int, list[int]]:
-    """All classes: canonical index -> sorted member indices (computed in memory, well under a second)."""
-    return {key: list(members) for key, members in _classes().items()}
+def class_of(arch: Arch) -> int:
+    """The representative (smallest index) of the official equivalence class of `arch`."""
+    return _official()[0][to_index(arch)]
 
 
-def num_isomorphism_classes() -> int:
-    """How many distinct cells there are after reduction and isomorphism (8,765; see the module docstring)."""
-    return len(_classes())
+def class_representatives() -> list[int]:
+    """Our indices of the 6,466 class representatives, ascending."""
+    return sorted(_official()[1])
+
+
+def class_members(rep: int) -> tuple[int, ...]:
+    """The cells of the class whose representative is `rep`, ascending."""
+    return _official()[1][rep]

@@ -11,11 +11,6 @@ from syne_tune.config_space import choice
 
 from .encoding import HP_NAMES, OPS
 
-METRIC = "valid_error"
-MODE = "min"
-RESOURCE_ATTR = "epoch"
-MAX_EPOCHS = 200  # the benchmark's full training schedule
-
 
 def config_space() -> dict[str, Any]:
     """{x0: choice(OPS), ..., x5: choice(OPS)}, 15,625 configurations."""

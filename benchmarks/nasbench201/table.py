@@ -27,6 +27,7 @@ from .encoding import NUM_ARCHS, Arch, ArchitectureError, index_to_string, to_in
 
 FORMAT = "nb201-table/1"
 DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_TABLE = "mnist10k"  # the table `--benchmark nasbench201` reads unless told otherwise
 METRICS: tuple[str, ...] = ("train_loss", "train_error", "valid_loss", "valid_error", "test_loss", "test_error",
                             "epoch_time")
 _METRIC_PREFIX, _ARCH_PREFIX = "metric_", "arch_"
@@ -196,6 +197,13 @@ class NB201Table:
         if values is None:
             raise KeyError(f"Unknown figure {name!r}; this table holds {', '.join(self._figures) or 'none'}.")
         return values[self.row(arch)].item()
+
+    def figure_array(self, name: str) -> np.ndarray:
+        """The per-architecture figure `name` of every row."""
+        values = self._figures.get(name)
+        if values is None:
+            raise KeyError(f"Unknown figure {name!r}; this table holds {', '.join(self._figures) or 'none'}.")
+        return values
 
     # ------------------------------------------------------------------ files
 
