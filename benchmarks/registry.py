@@ -51,6 +51,9 @@ class Benchmark:
     sampling_note: str | None = None
     # The training seeds a table holds (for --table-seed N).
     table_seeds: tuple[int, ...] = ()
+    # Where configurations can be equivalent (two NAS-Bench-201 cells of one class are the same network): a key
+    # equal for equivalent configurations, so that schedulers never run the same thing twice.
+    config_key: Callable[[dict[str, Any]], Any] | None = None
 
     def script_config_space(self, max_epochs: int, dataset_path: str | None = None) -> dict[str, Any]:
         """The config space handed to the backend: hyperparameters plus the script's fixed flags."""
@@ -87,6 +90,13 @@ def _mnist_convnet(dataset: str | None) -> Benchmark:
         max_resource=9,
         script=SCRIPTS_DIR / "mnist_convnet.py",
     )
+
+
+def _nasbench201_class(config: dict[str, Any]) -> int:
+    """The official equivalence class of a NAS-Bench-201 cell (its representative's index)."""
+    from benchmarks.nasbench201.encoding import class_of, config_to_index
+
+    return class_of(config_to_index({f"x{k}": config[f"x{k}"] for k in range(6)}))
 
 
 def _nasbench201(dataset: str | None) -> Benchmark:
@@ -130,6 +140,7 @@ def _nasbench201(dataset: str | None) -> Benchmark:
         accepts=accepts,
         sampling_note=note,
         table_seeds=tuple(table.seeds),
+        config_key=_nasbench201_class,
     )
 
 
@@ -172,6 +183,7 @@ def _nasbench201_train(dataset: str | None) -> Benchmark:
         resource_attr="epoch",
         max_resource=200,
         script=SCRIPTS_DIR / "nasbench201_train.py",
+        config_key=_nasbench201_class,
         dataset_flag="dataset",
         dataset=dataset or "mnist",
     )
