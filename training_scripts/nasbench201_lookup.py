@@ -19,9 +19,9 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 from syne_tune.constants import ST_CHECKPOINT_DIR
 from syne_tune.utils import add_checkpointing_to_argparse
-
 
 from benchmarks.nasbench201.answers import ClassAnswers
 from benchmarks.nasbench201.arch_flags import add_arch_arguments, resolve_arch
@@ -83,9 +83,10 @@ def write_checkpoint(directory: str, arch: int, epoch: int) -> None:
     os.replace(tmp, os.path.join(directory, CHECKPOINT_FILE))
 
 
-def _short(value) -> float:
-    """A float32 table value as the shortest decimal that reads back to it (0.512, not 0.5120000243186951)."""
-    return float(str(value))
+def _short(value: float) -> float:
+    """A table value (stored as float32) as the shortest decimal that reads back to it (0.512, not
+    0.5120000243186951)."""
+    return float(str(np.float32(value)))
 
 
 def main(argv: list[str] | None = None) -> int:
