@@ -4,10 +4,12 @@ Only the registries are imported here, so that ``--help`` and flag errors answer
 schedulers or simulator; ``launchers.run`` does the work.
 """
 import argparse
+import math
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from backends.registry import BACKENDS, BackendEntry
 from benchmarks.registry import BENCHMARKS, Benchmark, BenchmarkError, custom_benchmark, get_benchmark
@@ -30,6 +32,7 @@ class LaunchPlan:
     backend: BackendEntry
     budget: Budget
     folder: Path
+    backend_options: dict[str, Any] = field(default_factory=dict)  # the backend's own flags, checked
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -65,6 +68,8 @@ def _default_stops() -> str:
     """Each backend's default limits, e.g. "--max-wallclock-time 600 on the local backend; ..."."""
     stops = []
     for name, entry in BACKENDS.items():
+        if entry.reference:
+            continue
         if entry.default_max_wallclock_time is not None:
             stops.append(f"--max-wallclock-time {entry.default_max_wallclock_time:.0f} on the {name} backend")
         if entry.default_max_num_trials is not None:
@@ -77,7 +82,7 @@ def build_parser(scheduler: str | None = None) -> argparse.ArgumentParser:
     """The flags common to all launchers; ``--scheduler`` too when ``scheduler`` is not fixed by the launcher."""
     what = f"the scheduler '{scheduler}' ({SCHEDULERS[scheduler].title})" if scheduler else \
         "the scheduler named by --scheduler"
-    simulated = ", ".join(name for name, entry in BACKENDS.items() if entry.simulated_time)
+    simulated = ", ".join(name for name, entry in BACKENDS.items() if entry.simulated_time and not entry.reference)
     stop = _fill(
         "The run stops by itself after --max-wallclock-time seconds or, with --max-num-trials N, once N trials have "
         "finished, whichever comes first; trials still running at the time limit are stopped. Defaults: "
@@ -107,6 +112,10 @@ def build_parser(scheduler: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--max-epochs", type=int, default=None, help="largest budget (default: the benchmark's)")
     parser.add_argument("--eta", type=float, default=3, help="reduction factor of successive halving")
     parser.add_argument("--seed", type=int, default=0, help="seed of the scheduler's random choices")
+    parser.add_argument("--grid-points", type=int, default=None, metavar="K",
+                        help="grid_search: values per integer or float hyperparameter (default 5)")
+    parser.add_argument("--grid-order", choices=["shuffled", "ordered"], default=None,
+                        help="grid_search: visit the grid in a seeded shuffled order or in order (default shuffled)")
     parser.add_argument("--results-dir", default="results", help="folder that receives the experiment folder")
     parser.add_argument("--experiment-name", default=None,
                         help="name of the experiment folder (default: <benchmark>-<scheduler>-<timestamp>)")
@@ -128,6 +137,7 @@ def build_parser(scheduler: str | None = None) -> argparse.ArgumentParser:
     custom.add_argument("--mode", choices=["min", "max"], default=None, help="minimise or maximise the metric")
     custom.add_argument("--resource-attr", default=None, help="reported budget counter, e.g. epoch")
     custom.add_argument("--max-resource", type=int, default=None, help="largest value of the budget counter")
+    _add_ray_flags(parser)
     return parser
 
 
@@ -155,7 +165,7 @@ def parse_args(scheduler: str | None = None, argv: list[str] | None = None) -> L
         parser.error(f"--backend {backend.name} needs a tabulated benchmark, and '{benchmark.name}' has no table: "
                      f"choose one of {tabulated}.")
     if args.table_seed != "mean" and not backend.uses_table:
-        tables = ", ".join(name for name, entry in BACKENDS.items() if entry.uses_table)
+        tables = ", ".join(name for name, entry in BACKENDS.items() if entry.uses_table and not entry.reference)
         parser.error(f"--table-seed {args.table_seed} applies to the backends that replay a table ({tables}), not "
                      f"to '{backend.name}'.")
     if isinstance(args.table_seed, int) and args.table_seed not in benchmark.table_seeds:
@@ -181,7 +191,15 @@ def parse_args(scheduler: str | None = None, argv: list[str] | None = None) -> L
     if folder.exists() and any(folder.iterdir()):
         parser.error(f"Results folder '{folder}' already exists and is not empty: choose another "
                      "--experiment-name or --results-dir.")
-    return LaunchPlan(args, benchmark, SCHEDULERS[args.scheduler], backend, budget, folder)
+    scheduler_entry = SCHEDULERS[args.scheduler]
+    for flag in ("grid_points", "grid_order"):
+        if getattr(args, flag) is not None and flag not in scheduler_entry.flags:
+            parser.error(f"--{flag.replace('_', '-')} applies to --scheduler grid_search, not to "
+                         f"'{args.scheduler}'.")
+    if args.grid_points is not None and args.grid_points < 1:
+        parser.error(f"--grid-points must be at least 1, got {args.grid_points}.")
+    return LaunchPlan(args, benchmark, scheduler_entry.with_options(vars(args)), backend, budget, folder,
+                      _backend_options(parser, args, backend))
 
 
 def _resolve_benchmark(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Benchmark:
@@ -215,3 +233,51 @@ def main(scheduler: str | None = None, argv: list[str] | None = None) -> int:
     from launchers.run import run
 
     return run(plan)
+
+
+def _add_ray_flags(parser: argparse.ArgumentParser):
+    ray = parser.add_argument_group(
+        "Ray cluster (--backend ray)",
+        "run every trial as a process on a Ray cluster: on a local Ray instance started for the run, or on the "
+        "cluster at --ray-address (needs pip install -e \".[ray]\"); these flags apply to --backend ray only")
+    ray.add_argument("--ray-address", default=None, metavar="ADDR",
+                     help="join this running cluster (host:port as printed by `ray start --head`, or auto on one of "
+                          "its nodes) instead of starting a local Ray instance")
+    ray.add_argument("--cpus-per-trial", type=float, default=None, metavar="N",
+                     help="CPUs Ray reserves for each trial, also its OMP_NUM_THREADS (default 1)")
+    ray.add_argument("--gpus-per-trial", type=float, default=None, metavar="N",
+                     help="GPUs Ray reserves for each trial (default 0)")
+    ray.add_argument("--storage", default=None, metavar="DIR",
+                     help="a directory every node mounts at the same path: checkpoints go to "
+                          "DIR/<experiment>/<trial>/checkpoints, so a paused trial resumes on any node (default: the "
+                          "experiment folder, enough when every node is this machine)")
+
+
+def _backend_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                     backend: BackendEntry) -> dict[str, Any]:
+    """The values of the chosen backend's own flags, checked; another backend's flag is an error."""
+    for name, entry in BACKENDS.items():
+        for flag in entry.flags:
+            if getattr(args, flag) is not None and flag not in backend.flags:
+                parser.error(f"--{flag.replace('_', '-')} applies to --backend {name} only, not to "
+                             f"'{backend.name}'.")
+    if backend.name != "ray":
+        return {}
+    cpus = 1.0 if args.cpus_per_trial is None else args.cpus_per_trial
+    gpus = 0.0 if args.gpus_per_trial is None else args.gpus_per_trial
+    if not (math.isfinite(cpus) and cpus > 0):
+        parser.error(f"--cpus-per-trial must be a positive number of CPUs (e.g. 1 or 0.5), got {cpus:g}.")
+    if not (math.isfinite(gpus) and gpus >= 0):
+        parser.error(f"--gpus-per-trial must be 0 or a positive number of GPUs, got {gpus:g}.")
+    storage = None
+    if args.storage is not None:
+        root = Path(args.storage).expanduser().resolve()
+        if not root.is_dir():
+            parser.error(f"--storage '{args.storage}' is not a directory: give one that every Ray node mounts at the "
+                         "same path.")
+        storage = root / args.experiment_name
+        if storage.exists() and any(storage.iterdir()):
+            parser.error(f"--storage '{args.storage}' already holds checkpoints of an experiment "
+                         f"'{args.experiment_name}': choose another --experiment-name or --storage.")
+    return {"ray_address": args.ray_address, "cpus_per_trial": cpus, "gpus_per_trial": gpus,
+            "storage": None if storage is None else str(storage)}

@@ -1,5 +1,6 @@
 """A tqdm progress bar over trials or time, showing the best metric so far."""
 import sys
+import time
 
 from syne_tune.backend.trial_status import Status
 from syne_tune.tuner_callback import TunerCallback
@@ -21,8 +22,17 @@ class ProgressBar(TunerCallback):
         # Redraw at most twice a second on a terminal and every 30 s into a file or pipe.
         interval = 0.5 if sys.stderr.isatty() else 30
         self.bar = tqdm(total=total, unit=unit, bar_format=bar_format, dynamic_ncols=True, mininterval=interval)
+        # Counting finished trials costs O(trials): do it a few times a second, not on every loop of the tuner.
+        self._every = min(interval, 0.25)
+        self._last = -float("inf")
 
     def on_loop_end(self):
+        if time.perf_counter() - self._last >= self._every:
+            self._update()
+
+    def _update(self):
+        self._last = time.perf_counter()
+        self.writer.refresh_statuses()
         trials = self.writer.trials.values()
         finished = sum(t["status"] not in (Status.in_progress, Status.stopping, Status.paused) for t in trials)
         position = finished if self.by_trials else min(self.writer.tuner_time(), self.bar.total)
@@ -34,6 +44,6 @@ class ProgressBar(TunerCallback):
         self.bar.update(position - self.bar.n)
 
     def on_tuning_end(self):
-        self.on_loop_end()
+        self._update()
         self.bar.refresh()
         self.bar.close()

@@ -1,4 +1,5 @@
-"""Run a checked ``LaunchPlan``: scheduler + backend -> Syne Tune ``Tuner`` -> results folder, then a summary."""
+"""Run a checked ``LaunchPlan``: scheduler + backend -> Syne Tune ``Tuner`` (or the backend's own engine) -> results
+folder, then a summary."""
 import contextlib
 import logging
 import os
@@ -9,15 +10,15 @@ import signal
 import sys
 from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from syne_tune import StoppingCriterion, Tuner
+from syne_tune.tuner_callback import TunerCallback
 
 from launchers.cli import LaunchPlan
 from launchers.progress import ProgressBar
 from launchers.results import ResultsWriter
-from schedulers.accepted_only import AcceptedOnly
 from schedulers.trial_limit import TrialLimit
 
 
@@ -97,24 +98,26 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run(plan: LaunchPlan) -> int:
-    """Tune as planned, writing the results folder as results arrive; returns the exit code."""
+def run(plan: LaunchPlan, progress_bar: bool = True, callbacks: Sequence[TunerCallback] = ()) -> int:
+    """Tune as planned, writing the results folder as results arrive; returns the exit code.
+
+    ``progress_bar``: draw one on stderr; ``callbacks``: more tuner callbacks (e.g. ``compare.py``'s progress)."""
     args, benchmark, budget, folder = plan.args, plan.benchmark, plan.budget, plan.folder
     folder.mkdir(parents=True, exist_ok=True)
     random.seed(args.seed)
     np.random.seed(args.seed)  # Syne Tune draws brackets and some configs from numpy's global generator
     config_space = benchmark.script_config_space(budget.max_resource, args.dataset_path)
-    scheduler = plan.scheduler.build(config_space, benchmark.metric, benchmark.mode, budget, args.seed)
-    if benchmark.accepts is not None:
-        scheduler = AcceptedOnly(scheduler, benchmark.accepts)
+    # Each scheduler honours the benchmark's equivalence and evaluable configurations in its own way.
+    scheduler = plan.scheduler.build(config_space, benchmark.metric, benchmark.mode, budget, args.seed,
+                                     config_key=benchmark.config_key, accepts=benchmark.accepts)
     if args.max_num_trials is not None:
         scheduler = TrialLimit(scheduler, args.max_num_trials)
-    backend = plan.backend.start(benchmark, args.n_workers, args.table_seed, args.seed)
+    backend = plan.backend.start(benchmark, args.n_workers, args.table_seed, args.seed, plan.backend_options)
     writer = ResultsWriter(folder, experiment_metadata(plan, config_space),
                            hyperparameters=list(benchmark.config_space), metric=benchmark.metric,
                            mode=benchmark.mode, budget=budget, scheduler_columns=plan.scheduler.columns)
-    progress = ProgressBar(writer, args.max_num_trials, args.max_wallclock_time,
-                           time_unit="simulated s" if plan.backend.simulated_time else "s")
+    progress = [ProgressBar(writer, args.max_num_trials, args.max_wallclock_time,
+                            time_unit="simulated s" if plan.backend.simulated_time else "s")] if progress_bar else []
     max_wallclock_time = args.max_wallclock_time if args.max_wallclock_time is not None else float("inf")
     # Syne Tune writes its own bookkeeping under <folder>/syne-tune and the trials' logs under <folder>/trials.
     os.environ["SYNETUNE_FOLDER"] = str(folder.resolve())
@@ -126,15 +129,18 @@ def run(plan: LaunchPlan) -> int:
         with contextlib.ExitStack() as stack:
             if not args.verbose:
                 stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(log_file, "a"))))
-            tuner = Tuner(
-                trial_backend=backend.trial_backend, scheduler=scheduler,
-                stop_criterion=StoppingCriterion(max_wallclock_time=max_wallclock_time),
-                n_workers=args.n_workers, sleep_time=backend.sleep_time,
-                callbacks=[*backend.callbacks, writer, progress],
-                tuner_name="syne-tune", suffix_tuner_name=False, save_tuner=False, max_failures=args.n_workers,
-                trial_backend_path=str((folder / "trials").resolve()),
-            )
-            tuner.run()
+            if backend.engine is not None:  # it runs the tuning loop itself, in place of Syne Tune's Tuner
+                backend.engine.run(scheduler, args.n_workers, [writer, *progress, *callbacks], max_wallclock_time)
+            else:
+                tuner = Tuner(
+                    trial_backend=backend.trial_backend, scheduler=scheduler,
+                    stop_criterion=StoppingCriterion(max_wallclock_time=max_wallclock_time),
+                    n_workers=args.n_workers, sleep_time=backend.sleep_time,
+                    callbacks=[*backend.callbacks, writer, *progress, *callbacks],
+                    tuner_name="syne-tune", suffix_tuner_name=False, save_tuner=False, max_failures=args.n_workers,
+                    trial_backend_path=str((folder / "trials").resolve()),
+                )
+                tuner.run()
     except KeyboardInterrupt:
         status, code = "interrupted", 130
     except Exception as exc:  # report what went wrong in one sentence; the details stay in the log

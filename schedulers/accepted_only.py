@@ -19,6 +19,8 @@ class AcceptedOnly(SchedulerWrapper):
 
     A refused proposal is dropped before the scheduler hears of a trial for it (Syne Tune's schedulers register a
     trial in `on_trial_add`, not in `suggest`), so it is as if it had never been drawn. Resumes are never refused.
+    Only for such schedulers: one that reserves work in `suggest` (synchronous Hyperband's bracket slots) draws
+    accepted configurations itself.
     """
 
     def __init__(self, scheduler: TrialScheduler, accepts: Callable[[dict[str, Any]], bool]):
@@ -35,3 +37,8 @@ class AcceptedOnly(SchedulerWrapper):
             self.num_refused += 1
         raise SamplingError(f"The scheduler proposed {MAX_REDRAWS} configurations in a row that the benchmark cannot "
                             "evaluate; use a table that covers more of the space.")
+
+
+def accepted_only(scheduler: TrialScheduler, accepts: Callable[[dict[str, Any]], bool] | None) -> TrialScheduler:
+    """``scheduler`` kept to what ``accepts`` allows; itself where every configuration can be evaluated."""
+    return scheduler if accepts is None else AcceptedOnly(scheduler, accepts)

@@ -1,8 +1,11 @@
 """Syne Tune's random search: every trial runs to the largest budget."""
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from syne_tune.optimizer.baselines import RandomSearch
+from syne_tune.optimizer.scheduler import TrialScheduler
 
+from schedulers.accepted_only import accepted_only
 from schedulers.budget import Budget
 
 
@@ -11,6 +14,9 @@ def arguments(config_space: dict[str, Any], budget: Budget) -> dict[str, Any]:
     return {}
 
 
-def build(config_space: dict[str, Any], metric: str, mode: str, budget: Budget, seed: int) -> RandomSearch:
+def build(config_space: dict[str, Any], metric: str, mode: str, budget: Budget, seed: int, *,
+          config_key: Callable[[dict[str, Any]], Hashable] | None = None,
+          accepts: Callable[[dict[str, Any]], bool] | None = None, configspace: Any = None) -> TrialScheduler:
     """Configurations drawn uniformly at random."""
-    return RandomSearch(config_space, metrics=[metric], do_minimize=mode == "min", random_seed=seed)
+    return accepted_only(RandomSearch(config_space, metrics=[metric], do_minimize=mode == "min", random_seed=seed),
+                         accepts)

@@ -1,9 +1,7 @@
 """The scheduler registry, the budget, Hyperband brackets, BOHB picks and the trial limit, driven without a backend."""
-from datetime import datetime
-
 import numpy as np
 import pytest
-from syne_tune.backend.trial_status import Trial
+from sync_driver import drive
 from syne_tune.config_space import choice, uniform
 
 from schedulers.bookkeeping import TrialBookkeeping
@@ -15,30 +13,18 @@ SPACE = {"x": uniform(0, 1), "y": choice(["a", "b"]), "epochs": 9}
 BUDGET = Budget("epoch", 1, 9, 3)
 
 
-def build(name: str, seed: int = 0, budget: Budget = BUDGET):
-    return get_scheduler(name).build(SPACE, "loss", "min", budget, seed)
+def build(name: str, seed: int = 0, budget: Budget = BUDGET, **hooks):
+    # grid search: 20 values of x, so that its grid has more points than the tests run trials
+    return get_scheduler(name).with_options({"grid_points": 20}).build(SPACE, "loss", "min", budget, seed, **hooks)
 
 
 def run_trials(scheduler, n_trials: int, max_epochs: int = 9) -> list[dict]:
-    """Drive a scheduler through trials one after the other; returns per trial its bookkeeping and epochs run."""
+    """Drive a scheduler on one worker until ``n_trials`` trials ran; per trial its bookkeeping and epochs run."""
     np.random.seed(0)
-    out = []
-    for trial_id in range(n_trials):
-        suggestion = scheduler.suggest()
-        if suggestion is None:
-            break
-        trial = Trial(trial_id=trial_id, config=suggestion.config, creation_time=datetime.now())
-        scheduler.on_trial_add(trial)
-        epoch, result = 0, {}
-        for epoch in range(1, max_epochs + 1):
-            result = {"epoch": epoch, "loss": (suggestion.config["x"] - 0.3) ** 2 + 1.0 / epoch}
-            if scheduler.on_trial_result(trial, result) != "CONTINUE":
-                break
-        else:
-            scheduler.on_trial_complete(trial, result)
-        bookkeeping = scheduler.trial_bookkeeping(trial_id) if isinstance(scheduler, TrialBookkeeping) else {}
-        out.append({**bookkeeping, "epochs": epoch, "x": suggestion.config["x"]})
-    return out
+    run = drive(scheduler, lambda config, epoch: (config["x"] - 0.3) ** 2 + 1.0 / epoch, n_workers=1,
+                max_trials=n_trials, max_epochs=max_epochs)
+    return [{**(scheduler.trial_bookkeeping(t) if isinstance(scheduler, TrialBookkeeping) else {}),
+             "epochs": len(run.epochs[t]), "x": run.configs[t]["x"]} for t in sorted(run.configs)]
 
 
 @pytest.mark.parametrize("min_r, max_r, eta, expected",
@@ -57,7 +43,10 @@ def test_a_budget_checks_its_numbers_and_serialises_under_one_name():
 
 
 def test_the_registry_keeps_the_names_users_type_and_rejects_unknown_ones():
-    assert {"random_search", "hyperband", "bohb", "asha", "async_bohb", "rea", "tpe"} <= set(SCHEDULERS)
+    assert {"random_search", "hyperband", "bohb", "bohb_uncapped", "asha", "async_bohb", "rea", "tpe"} <= set(
+        SCHEDULERS)
+    assert [SCHEDULERS[name].module for name in ("hyperband", "bohb", "asha", "async_bohb")] == [
+        "schedulers.hyperband_sync", "schedulers.bohb_sync", "schedulers.asha", "schedulers.async_bohb"]
     assert all(entry.title and "\n" not in entry.title for entry in SCHEDULERS.values())
     with pytest.raises(UnknownSchedulerError, match="Unknown scheduler 'sha': choose one of random_search, "):
         get_scheduler("sha")
@@ -76,8 +65,16 @@ def test_every_entry_builds_a_scheduler_with_its_declared_hook(name):
     assert all(set(t) - {"epochs", "x"} == set(entry.columns) for t in trials)
 
 
-@pytest.mark.parametrize("name", ["hyperband", "asha", "bohb", "async_bohb"])
-def test_successive_halving_settings_come_from_the_budget(name):
+@pytest.mark.parametrize("name", list(SCHEDULERS))
+def test_every_entry_proposes_only_configurations_the_benchmark_accepts(name):
+    scheduler = build(name, seed=2, accepts=lambda config: config["y"] == "b" and config["x"] < 0.5,
+                      config_key=lambda config: (round(config["x"], 3), config["y"]))
+    trials = run_trials(scheduler, 10)
+    assert len(trials) == 10 and all(t["x"] < 0.5 for t in trials)
+
+
+@pytest.mark.parametrize("name", ["asha", "async_bohb"])
+def test_asynchronous_successive_halving_settings_come_from_the_budget(name):
     budget = Budget("epoch", 2, 27, 3)
     scheduler = build(name, budget=budget)
     assert (scheduler.time_attr, scheduler.max_t, scheduler.reduction_factor) == ("epoch", 27, 3)
@@ -88,14 +85,29 @@ def test_successive_halving_settings_come_from_the_budget(name):
         "grace_period": 2, "max_t": 27, "reduction_factor": 3, "brackets": 3}
 
 
-@pytest.mark.parametrize("name", ["bohb", "async_bohb", "tpe"])
+@pytest.mark.parametrize("name", ["async_bohb", "tpe", "bohb"])
 def test_kde_schedulers_fit_with_d_plus_one_points(name):
+    # two hyperparameters; the epochs constant does not count
+    if name == "bohb":
+        assert build(name).min_points == 3 and get_scheduler(name).arguments(SPACE, BUDGET)["min_points_in_model"] == 3
+        return
     searcher = build(name).searcher
-    # TPE's searcher is the KDE; BOHB's makes one from its searcher_kwargs for the last result of every trial.
+    # TPE's searcher is the KDE; async BOHB's makes one from its searcher_kwargs for the last result of every trial.
     kde = searcher if name == "tpe" else searcher.searcher_cls(config_space=SPACE, random_seed=0,
                                                                **searcher.searcher_kwargs)
-    assert kde.num_min_data_points == 3  # two hyperparameters; the epochs constant does not count
+    assert kde.num_min_data_points == 3
     assert get_scheduler(name).arguments(SPACE, BUDGET)["num_min_data_points"] == 3
+
+
+def test_synchronous_schedulers_record_their_schedule_and_bohb_settings():
+    arguments = get_scheduler("bohb").arguments(SPACE, Budget("epoch", 1, 9, 3))
+    assert {k: arguments[k] for k in ("s_max", "budgets", "brackets", "bracket_sizes")} == {
+        "s_max": 2, "budgets": [1, 3, 9], "brackets": [[9, 3, 1], [5, 1], [3]], "bracket_sizes": "li"}
+    assert (arguments["top_n_percent"], arguments["num_samples"], arguments["random_fraction"],
+            arguments["bandwidth_factor"], arguments["min_bandwidth"]) == (15, 64, 1 / 3, 3, 1e-3)
+    assert arguments["categorical_cap"] == 0.625
+    assert get_scheduler("bohb_uncapped").arguments(SPACE, BUDGET)["categorical_cap"] is None
+    assert build("bohb_uncapped").categorical_cap is None
 
 
 def test_rea_uses_nas_bench_201_settings_and_mutates_the_population():
@@ -108,21 +120,21 @@ def test_rea_uses_nas_bench_201_settings_and_mutates_the_population():
     assert np.mean([abs(t["x"] - 0.3) for t in trials[10:]]) < np.mean([abs(t["x"] - 0.3) for t in trials[:10]])
 
 
-def test_hyperband_records_its_brackets_and_stops_trials_early():
-    trials = run_trials(build("hyperband"), 30)
+def test_asha_records_its_brackets_and_stops_trials_early():
+    trials = run_trials(build("asha"), 30)
     assert {t["bracket"] for t in trials} <= {0, 1, 2} and len({t["bracket"] for t in trials}) >= 2
     assert any(t["epochs"] < 9 for t in trials) and any(t["epochs"] == 9 for t in trials)
 
 
-def test_bohb_records_model_based_and_random_picks():
-    picks = [t["model_based"] for t in run_trials(build("bohb"), 40)]
+def test_async_bohb_records_model_based_and_random_picks():
+    picks = [t["model_based"] for t in run_trials(build("async_bohb"), 40)]
     # The first draws come before the KDE has data; later ones mix model picks and the random fraction.
     assert picks[:5] == [False] * 5
     assert True in picks[5:] and False in picks[5:]
 
 
-def test_bohb_model_picks_concentrate_near_the_optimum():
-    scheduler = build("bohb")
+def test_async_bohb_model_picks_concentrate_near_the_optimum():
+    scheduler = build("async_bohb")
     run_trials(scheduler, 40)
     model_picks = []
     for _ in range(60):
@@ -134,7 +146,7 @@ def test_bohb_model_picks_concentrate_near_the_optimum():
 
 
 def test_trial_limit_stops_suggesting_and_forwards_the_hook():
-    limited = TrialLimit(build("bohb"), max_trials=4)
+    limited = TrialLimit(build("async_bohb"), max_trials=4)
     trials = run_trials(limited, 10)
     assert len(trials) == 4 and limited.suggest() is None
     assert set(trials[0]) == {"bracket", "model_based", "epochs", "x"}

@@ -9,15 +9,18 @@ import numpy as np
 
 from .encoding import NUM_ARCHS, class_members, class_representatives
 from .generate_table import PER_SEED
-from .runs import GenerationError, read_runs
+from .runs import REPO_ROOT, GenerationError, read_runs
 from .setting import Setting
 from .table import DATA_DIR, NB201Table
 
 
 def train_script_command(setting: Setting, arch: str = "ARCH") -> str:
     """The `nasbench201_train.py` command line that trains one class exactly as the table did."""
+    data = Path(setting.dataset_path)
+    if data.is_absolute() and data.is_relative_to(REPO_ROOT.parent):  # ../shared/... reads the same on every clone
+        data = Path(os.path.relpath(data, REPO_ROOT))
     parts = ["python training_scripts/nasbench201_train.py", f"--arch '{arch}'", f"--dataset {setting.dataset}",
-             f"--dataset_path {setting.dataset_path}", f"--valid_fraction {setting.valid_fraction}"]
+             f"--dataset_path {data}", f"--valid_fraction {setting.valid_fraction}"]
     parts += [f"--{name} {getattr(setting, name)}" for name in ("n_train", "n_valid", "n_test", "image_size")
               if getattr(setting, name) is not None]
     parts += [f"--channels {setting.channels}", f"--cells_per_stage {setting.cells_per_stage}",

@@ -155,11 +155,12 @@ def card_markdown(table: NB201Table, experiment: list[str] | None = None) -> str
         lines.append(f"| {rank} | `{cell}` | {int(table.figure(arch, 'class_size'))} | {final[row]:.4f} | "
                      f"{test[row]:.4f} | {1e6 * table.figure(arch, 'params'):,.0f} |")
     if experiment:
+        from .setting import TABLE_SETTING_REASON
         lines += ["", "## How the setting was chosen", "",
                   "`python -m benchmarks.nasbench201.setting_experiment report` (the runs are in "
                   "`data/setting-experiment/`; `... run --candidate NAME` reproduces a row): each candidate trained "
                   "the same random working classes twice (two independent answers), with the figures below.", "",
-                  *experiment]
+                  *experiment, "", TABLE_SETTING_REASON]
     return "\n".join(lines) + "\n"
 
 

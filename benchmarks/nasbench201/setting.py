@@ -88,6 +88,13 @@ def comparable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k != "dataset_path"}
 
 
-# Chosen by the setting experiment (fmnist12-10k-e6-b64; see the card of the fmnist table).
+# Chosen by the setting experiment (candidate fmnist12-10k-e6-b64); the card prints the experiment and this reason.
 TABLE_SETTING = Setting(image_size=12, n_train=10000, batch_size=64, learning_rate=0.05)
+TABLE_SETTING_REASON = (
+    "No candidate met all three targets within the budget. fmnist12-10k-e6-b64 is the only one that meets the "
+    "seed-vs-seed target (run vs run 0.728 >= 0.7; the others 0.600 and about 0.6); it misses validation vs test "
+    "(0.851, target 0.9) and epoch max/3 vs max (0.436, target 0.5), and costs 26.9 CPU seconds per class, 48 "
+    "core-hours for the table, 7% over the ~45 core-hour budget. By seed-vs-seed correlation per core-hour it and "
+    "the cheaper fmnist12-10k-e6 are indistinguishable (0.0151 against 0.0160; 95% bootstrap intervals of the two "
+    "correlations 0.56-0.84 and 0.39-0.76 over the 60 classes), so the one that resolves architectures was taken.")
 TABLE_NAME = "fmnist"

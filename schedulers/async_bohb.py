@@ -1,12 +1,16 @@
 """Syne Tune's asynchronous BOHB: Hyperband brackets with a KDE searcher, recording whether a pick came from the model.
 
-Registered as ``async_bohb`` and, until a synchronous BOHB replaces it, as ``bohb``.
+Registered as ``async_bohb``; ``bohb`` is the synchronous algorithm (``schedulers.bohb_sync``). Brackets as ``asha``'s;
+one KDE on the last result of every trial (all budgets, unfinished trials included); Syne Tune codes a categorical
+value as index / k, so its categorical kernel hardly moves away from a good point, and nothing stops it from
+proposing a configuration already run (../shared/FINDINGS.md).
 
 Syne Tune's ``KernelDensityEstimator`` does not say whether a suggestion was drawn at random (too little data, or the
 ``random_fraction`` of draws) or by optimising the KDE acquisition, so the classes here observe it.
 """
+from collections.abc import Callable, Hashable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from syne_tune.backend.trial_status import Trial
 from syne_tune.optimizer.schedulers.searchers.kde import KernelDensityEstimator
@@ -14,9 +18,12 @@ from syne_tune.optimizer.schedulers.searchers.last_value_multi_fidelity_searcher
     LastValueMultiFidelitySearcher,
 )
 
-from schedulers import hyperband
+from syne_tune.optimizer.scheduler import TrialScheduler
+
+from schedulers import asha
+from schedulers.accepted_only import accepted_only
+from schedulers.asha import Hyperband
 from schedulers.budget import Budget
-from schedulers.hyperband import Hyperband
 
 
 def kde_min_points(config_space: dict[str, Any]) -> int:
@@ -91,12 +98,15 @@ class BOHB(Hyperband):
 
 def arguments(config_space: dict[str, Any], budget: Budget) -> dict[str, Any]:
     """Hyperband's brackets, and the KDE's smallest number of points."""
-    return {**hyperband.arguments(config_space, budget), "num_min_data_points": kde_min_points(config_space)}
+    return {**asha.arguments(config_space, budget), "num_min_data_points": kde_min_points(config_space)}
 
 
-def build(config_space: dict[str, Any], metric: str, mode: str, budget: Budget, seed: int) -> BOHB:
+def build(config_space: dict[str, Any], metric: str, mode: str, budget: Budget, seed: int, *,
+          config_key: Callable[[dict[str, Any]], Hashable] | None = None,
+          accepts: Callable[[dict[str, Any]], bool] | None = None, configspace: Any = None) -> TrialScheduler:
     """Asynchronous BOHB."""
     kwargs = arguments(config_space, budget)
     searcher_kwargs = {"num_min_data_points": kwargs.pop("num_min_data_points")}
-    return BOHB(config_space=config_space, metric=metric, do_minimize=mode == "min", time_attr=budget.resource_attr,
-                random_seed=seed, searcher_kwargs=searcher_kwargs, **kwargs)
+    return accepted_only(BOHB(config_space=config_space, metric=metric, do_minimize=mode == "min",
+                              time_attr=budget.resource_attr, random_seed=seed, searcher_kwargs=searcher_kwargs,
+                              **kwargs), accepts)
