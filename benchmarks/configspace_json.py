@@ -1,7 +1,8 @@
-"""Read a ConfigSpace JSON file into a flat Syne Tune config space.
+"""Read a ConfigSpace JSON file into a flat Syne Tune config space, and into ConfigSpace itself.
 
 Syne Tune's schedulers know no conditions: every hyperparameter is sampled in every trial and passed to the script,
-which ignores the ones that are inactive (as the MNIST convnet ignores ``n_filters_3`` with two layers).
+which ignores the ones that are inactive (as the MNIST convnet ignores ``n_filters_3`` with two layers). Our own
+model-based schedulers take the ConfigSpace space (``load_configspace``) and honour its conditions.
 """
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ class ConfigSpaceFileError(BenchmarkError):
     """A config space file that cannot be read or holds something Syne Tune cannot tune."""
 
 
-def load_config_space(path: str | Path) -> dict[str, Any]:
-    """Syne Tune domains for the hyperparameters of a ConfigSpace JSON file (conditions are dropped, see above)."""
+def load_configspace(path: str | Path) -> Any:
+    """The ConfigSpace space of a ConfigSpace JSON file, conditions included."""
     import ConfigSpace
 
     path = Path(path)
@@ -31,7 +32,12 @@ def load_config_space(path: str | Path) -> dict[str, Any]:
         ) from None
     if not list(space.values()):
         raise ConfigSpaceFileError(f"Config space file '{path}' holds no hyperparameters.")
-    return {hp.name: _to_domain(hp, path) for hp in space.values()}
+    return space
+
+
+def load_config_space(path: str | Path) -> dict[str, Any]:
+    """Syne Tune domains for the hyperparameters of a ConfigSpace JSON file (conditions are dropped, see above)."""
+    return {hp.name: _to_domain(hp, Path(path)) for hp in load_configspace(path).values()}
 
 
 def _to_domain(hp: Any, path: Path) -> Any:

@@ -54,6 +54,9 @@ class Benchmark:
     # Where configurations can be equivalent (two NAS-Bench-201 cells of one class are the same network): a key
     # equal for equivalent configurations, so that schedulers never run the same thing twice.
     config_key: Callable[[dict[str, Any]], Any] | None = None
+    # The tuned hyperparameters as a ConfigSpace space with their conditions (built on demand), for the schedulers
+    # that model the space; None where the space has no conditions.
+    configspace: Callable[[], Any] | None = None
 
     def script_config_space(self, max_epochs: int, dataset_path: str | None = None) -> dict[str, Any]:
         """The config space handed to the backend: hyperparameters plus the script's fixed flags."""
@@ -79,7 +82,7 @@ class BenchmarkEntry:
 
 
 def _mnist_convnet(dataset: str | None) -> Benchmark:
-    from benchmarks.mnist.space import config_space
+    from benchmarks.mnist.space import conditional_configspace, config_space
 
     return Benchmark(
         name="mnist_convnet",
@@ -89,6 +92,7 @@ def _mnist_convnet(dataset: str | None) -> Benchmark:
         resource_attr="epoch",
         max_resource=9,
         script=SCRIPTS_DIR / "mnist_convnet.py",
+        configspace=conditional_configspace,
     )
 
 
@@ -145,7 +149,7 @@ def _nasbench201(dataset: str | None) -> Benchmark:
 
 
 def _mnist_convnet_efficient(dataset: str | None) -> Benchmark:
-    from benchmarks.mnist.efficient_space import config_space
+    from benchmarks.mnist.efficient_space import conditional_configspace, config_space
 
     return Benchmark(
         name="mnist_convnet_efficient",
@@ -155,6 +159,7 @@ def _mnist_convnet_efficient(dataset: str | None) -> Benchmark:
         resource_attr="epoch",
         max_resource=9,
         script=SCRIPTS_DIR / "mnist_convnet.py",
+        configspace=conditional_configspace,
     )
 
 
@@ -216,7 +221,7 @@ def get_benchmark(name: str, dataset: str | None = None) -> Benchmark:
 def custom_benchmark(script: str | Path, config_space_file: str | Path, metric: str, mode: str,
                      resource_attr: str, max_resource: int) -> Benchmark:
     """A benchmark for any script that reports through ``syne_tune.Reporter``, its space in ConfigSpace JSON."""
-    from benchmarks.configspace_json import load_config_space
+    from benchmarks.configspace_json import load_config_space, load_configspace
 
     script = Path(script).resolve()
     return Benchmark(
@@ -229,4 +234,5 @@ def custom_benchmark(script: str | Path, config_space_file: str | Path, metric: 
         script=script,
         epochs_flag=None,
         dataset_path_flag=None,
+        configspace=lambda: load_configspace(config_space_file),
     )

@@ -109,7 +109,8 @@ def run(plan: LaunchPlan, progress_bar: bool = True, callbacks: Sequence[TunerCa
     config_space = benchmark.script_config_space(budget.max_resource, args.dataset_path)
     # Each scheduler honours the benchmark's equivalence and evaluable configurations in its own way.
     scheduler = plan.scheduler.build(config_space, benchmark.metric, benchmark.mode, budget, args.seed,
-                                     config_key=benchmark.config_key, accepts=benchmark.accepts)
+                                     config_key=benchmark.config_key, accepts=benchmark.accepts,
+                                     configspace=benchmark.configspace() if benchmark.configspace else None)
     if args.max_num_trials is not None:
         scheduler = TrialLimit(scheduler, args.max_num_trials)
     backend = plan.backend.start(benchmark, args.n_workers, args.table_seed, args.seed, plan.backend_options)
