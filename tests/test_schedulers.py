@@ -151,3 +151,22 @@ def test_trial_limit_stops_suggesting_and_forwards_the_hook():
     assert len(trials) == 4 and limited.suggest() is None
     assert set(trials[0]) == {"bracket", "model_based", "epochs", "x"}
     assert TrialLimit(build("random_search"), max_trials=1).trial_bookkeeping(0) == {}
+
+
+@pytest.mark.slow
+def test_random_search_never_starts_a_class_twice_and_ends_when_all_have_run(nb201_table_path, tmp_path,
+                                                                              launch_in_process):
+    import pandas as pd
+
+    from benchmarks.nasbench201.encoding import class_of, config_to_index
+    from benchmarks.nasbench201.table import NB201Table
+
+    measured = {class_of(int(a)) for a in NB201Table.load(nb201_table_path).archs}
+    code = launch_in_process("--scheduler", "random_search", "--backend", "simulated", "--benchmark", "nasbench201",
+                             "--dataset", str(nb201_table_path), "--experiment-name", "rs", "--max-num-trials",
+                             str(len(measured) + 50), "--n-workers", "4", cwd=tmp_path)
+    assert code == 0
+    trials = pd.read_csv(tmp_path / "results" / "rs" / "trials.csv")
+    classes = [class_of(config_to_index({f"x{k}": row[f"config_x{k}"] for k in range(6)}))
+               for _, row in trials.iterrows()]
+    assert len(classes) == len(set(classes)) == len(measured) and set(classes) == measured
