@@ -337,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     failed = [key for key, code in codes.items() if code != 0]
-    print(f"{len(tasks)} runs in {time.perf_counter() - started:.1f} s ({min(options.jobs, len(tasks))} at a time).")
+    if tasks:
+        print(f"{len(tasks)} runs in {time.perf_counter() - started:.1f} s ({min(options.jobs, len(tasks))} at a "
+              "time).")
     done = [folder for folder in folders if _finished(folder) is not None]
     if done:
         from analysis.comparison import write_comparison_report

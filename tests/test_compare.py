@@ -33,7 +33,6 @@ def compare(launch_in_process, nb201_table_path, tmp_path):
     return lambda *more: main(flags(nb201_table_path, tmp_path / "cmp", "--jobs", "1", *more))
 
 
-@pytest.mark.slow
 def test_every_method_and_seed_runs_as_a_launch_would_and_the_report_compares_them(
         compare, launch_in_process, nb201_table_path, tmp_path):
     assert compare() == 0

@@ -3,7 +3,6 @@ flags: shapes and parameter counts against hand-computed numbers, and today's co
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 import torch

@@ -55,8 +55,7 @@ def test_the_engine_runs_the_same_trials_as_syne_tune_in_a_short_run(scheduler, 
     assert (pd.read_csv(io.BytesIO(trials))["epochs"] < 9).any()  # decisions stopped or paused some trials
 
 
-@pytest.mark.slow  # (issue 13: random search and asha, 300 trials on the shipped table)
-@pytest.mark.parametrize("scheduler", ["random_search", "asha"])
+@pytest.mark.parametrize("scheduler", ["random_search", "asha"])  # 300 trials on the shipped table (issue 13)
 def test_the_engine_runs_the_same_trials_as_syne_tune_on_the_shipped_table(scheduler, launch_in_process, tmp_path):
     results, trials, st_results, st_trials = run_both(launch_in_process, tmp_path, "--scheduler", scheduler,
                                                       "--max-num-trials", "300", "--seed", "1")
@@ -260,3 +259,20 @@ def test_results_written_in_several_writes_equal_one_write(tmp_path):
         assert (tmp_path / "results.csv").read_text() == writer.results_frame().to_csv(index=False)
     assert pd.read_csv(tmp_path / "results.csv")["extra"].tolist()[-1] == "a,b"
     assert read_results(tmp_path)[0]["n"].isna().tolist() == [False, False, True, False]
+
+
+def test_results_text_is_what_pandas_writes():
+    """The writer's fast CSV text equals ``to_csv`` for floats of every size, integers, booleans, text and gaps, and
+    hands anything else to pandas (text that needs quotes, mixed objects, 32-bit floats)."""
+    from launchers.results import csv_text
+
+    rng = np.random.default_rng(0)
+    floats = np.concatenate([rng.normal(size=500) * 10.0 ** rng.integers(-30, 30, 500),
+                             [0.0, -0.0, np.inf, -np.inf, np.nan, 1e16, 1e15, 1e-4, 1e-5, 5e-324, 0.1, 1 / 3]])
+    frame = pd.DataFrame({"f": floats, "i": rng.integers(-10 ** 12, 10 ** 12, len(floats)), "b": floats > 0,
+                          "s": [None if i % 3 else f"c{i}" for i in range(len(floats))]})
+    variants = [frame, frame.assign(s="a,b"), frame.assign(s=[1.5 if i % 2 else "x" for i in range(len(floats))]),
+                frame.assign(f=frame["f"].astype(np.float32)), frame.iloc[:0]]
+    for variant in variants:
+        assert csv_text(variant) == variant.to_csv(index=False)
+        assert csv_text(variant, header=False) == variant.to_csv(index=False, header=False)

@@ -154,8 +154,8 @@ def test_trial_limit_stops_suggesting_and_forwards_the_hook():
 
 
 @pytest.mark.slow
-def test_random_search_never_starts_a_class_twice_and_ends_when_all_have_run(nb201_table_path, tmp_path,
-                                                                              launch_in_process):
+def test_random_search_never_starts_a_class_twice_and_ends_when_all_have_run(
+        nb201_table_path, tmp_path, launch_in_process):
     import pandas as pd
 
     from benchmarks.nasbench201.encoding import class_of, config_to_index
