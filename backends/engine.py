@@ -310,8 +310,12 @@ class SimulationEngine:
             if generation != state.generation:
                 continue
             if kind == _RESULT:
-                payload[ST_TUNER_TIME] = time
-                self._pending.setdefault(trial_id, []).append(payload)
+                # A report's dict is made only now: most of a curve's reports are dropped by an early stop.
+                row, fidelity = payload
+                result = dict(zip(self._objectives, row))
+                result[self.time_attr] = fidelity
+                result[ST_TUNER_TIME] = time
+                self._pending.setdefault(trial_id, []).append(result)
             elif kind == _START:
                 self._run_job(state, time)
             elif kind == _COMPLETE:
@@ -346,16 +350,14 @@ class SimulationEngine:
             rows = [i for i in rows if fidelities[i] > state.paused_at]
         values = curve[rows]
         elapsed = values[:, column] if offset is None else values[:, column] - offset
-        names, time_attr, trial_id = self._objectives, self.time_attr, trial.trial_id
+        trial_id = trial.trial_id
         delay_result = self.delays.on_trial_result
         time_final = time_event
         if len(elapsed) and elapsed[0] >= _MIN_TIME_STEP and (elapsed[1:] >= elapsed[:-1] + _MIN_TIME_STEP).all():
             # The table's times already rise by the least step Syne Tune keeps (the usual case): nothing to move.
             for row, i, since_start in zip(values.tolist(), rows, elapsed.tolist()):
-                result = dict(zip(names, row))
-                result[time_attr] = fidelities[i]
                 time_result = time_event + since_start
-                self._push(time_result + delay_result, _RESULT, trial_id, result)
+                self._push(time_result + delay_result, _RESULT, trial_id, (row, fidelities[i]))
                 time_final = time_result
         else:
             previous = None
@@ -367,9 +369,7 @@ class SimulationEngine:
                 elif moved != since_start:  # Syne Tune moved it: keep the move, on the whole trial's clock
                     row[column] = moved + offset
                 previous = moved
-                result = dict(zip(names, row))
-                result[time_attr] = fidelities[i]
                 time_result = time_event + moved
-                self._push(time_result + delay_result, _RESULT, trial_id, result)
+                self._push(time_result + delay_result, _RESULT, trial_id, (row, fidelities[i]))
                 time_final = max(time_final, time_result)
         self._push(time_final + self.delays.complete_after_final_report, _COMPLETE, trial_id, Status.completed)

@@ -1,26 +1,30 @@
-"""Simulation speed: our engine (``--backend simulated``) against Syne Tune's stock Tuner + simulator, on the same
-table with the same scheduler and the same number of trials, side by side in one run.
+"""Simulation speed: our engine (``--backend simulated``) with our schedulers against Syne Tune's stock Tuner +
+simulator with Syne Tune's schedulers for the same methods, on the same table and the same number of trials, side by
+side in one run.
 
 - stock: Syne Tune's ``Tuner`` with its ``UserBlackboxBackend`` and ``SimulatorCallback`` as shipped (a simulated tick
-  of 5 s while all workers are busy, its own results store), driving the scheduler that our launcher builds (kept to
-  the cells the table measured, stopped after N trials). The Tuner's default of saving itself every 10 s is turned
-  off unless ``--save-tuner`` is given: it pickles the whole tuner, table included, and that alone takes minutes of
-  a 3,000-trial run. For ``bohb``, the stock side runs Syne Tune's own BOHB (``async_bohb``).
+  of 5 s while all workers are busy, its own results store), driving Syne Tune's own scheduler for the method:
+  ``RandomSearch`` (kept to one trial per class, as ours), ``AsynchronousSuccessiveHalving`` with a random searcher
+  in Li et al.'s brackets for ``asha``, its BOHB (``async_bohb``) for ``bohb``; each kept to the cells the table
+  measured and stopped after N trials. The Tuner's default of saving itself every 10 s is turned off unless
+  ``--save-tuner`` is given: it pickles the whole tuner, table included, and that alone takes minutes of a
+  3,000-trial run.
 - engine: ``launchers.run.run`` on ``--backend simulated``, writing the results folder as a launch does (no progress
   bar). Both sides are timed from the start of the tuning loop to its end (results written); building the scheduler
   and the backend is left out on both.
 - syne_tune_path: ``--backend simulated_syne_tune``, the path before the engine (with ``--with-syne-tune-path``).
 
-Both sides call the same scheduler in the same way, so the seconds spent inside its calls (``suggest``,
-``on_trial_result``, ...) are counted too, and the speed-up is also given outside the scheduler: what the engine
-itself gains. Each run is a process of its own; interpreter start, imports and table loading are left out. A run
-still going after ``--time-limit`` seconds is stopped and shown as "> limit" (a lower bound).
+The seconds spent inside the scheduler's calls (``suggest``, ``on_trial_result``, ...) are counted on both sides, so the
+speed-up is also given outside the scheduler: what the engine itself gains over the Tuner. Each run is a process of its
+own; interpreter start, imports and table loading are left out. A run still going after ``--time-limit`` seconds is
+stopped and shown as "> limit" (a lower bound).
 
 Targets (issue 13): at 3,000 trials the engine is at least 10x faster than stock for random search, asha and bohb,
 and 3,000 trials cost the engine at most 3.5x what 1,000 cost for random search and asha.
 
     python perf/simulation_speed.py [--schedulers random_search asha bohb] [--trials 300 1000 3000]
-        [--n-workers 4] [--dataset mnist10k | --synthetic-table] [--seed 0] [--time-limit 900] [--save-tuner]
+        [--n-workers 4] [--dataset mnist10k | --synthetic-table] [--seed 0] [--repeat 1] [--time-limit 900]
+        [--save-tuner]
         [--with-syne-tune-path]
 """
 import argparse
@@ -37,8 +41,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The scheduler the stock side runs for each of ours: Syne Tune's own counterpart.
-STOCK_COUNTERPART = {"bohb": "async_bohb"}
+# The scheduler the stock side runs for each of ours: Syne Tune's own counterpart (see ``stock_scheduler``).
+STOCK_COUNTERPART = {"bohb": "async_bohb", "random_search": "RandomSearch", "asha": "ASHA"}
 PATHS = ("stock", "engine", "syne_tune_path")
 SCHEDULER_CALLS = ("suggest", "on_trial_add", "on_trial_result", "on_trial_complete", "on_trial_remove",
                    "on_trial_error")
@@ -125,7 +129,32 @@ def _launch(plan) -> tuple[Callable[[], tuple[int, float]], list[Any]]:
     return launch, timed
 
 
-def _stock(plan, save_tuner: bool) -> tuple[Callable[[], tuple[int, float]], list[Any]]:
+def stock_scheduler(plan, counterpart: str, config_space: dict[str, Any]) -> Any:
+    """Syne Tune's scheduler for ``plan``: its ``RandomSearch`` and ``AsynchronousSuccessiveHalving`` (random
+    searcher, Li et al.'s brackets) kept to what the table answers as ours are (random search: each class once), or
+    the registry's entry (``async_bohb``, Syne Tune's BOHB)."""
+    from syne_tune.optimizer.baselines import RandomSearch
+    from syne_tune.optimizer.schedulers.asha import AsynchronousSuccessiveHalving
+
+    from schedulers import asha
+    from schedulers.accepted_only import accepted_only
+
+    args, benchmark, budget = plan.args, plan.benchmark, plan.budget
+    minimise = benchmark.mode == "min"
+    if counterpart == "RandomSearch":
+        return accepted_only(RandomSearch(config_space, metrics=[benchmark.metric], do_minimize=minimise,
+                                          random_seed=args.seed), benchmark.accepts, benchmark.config_key,
+                             distinct=True)
+    if counterpart == "ASHA":
+        return accepted_only(AsynchronousSuccessiveHalving(
+            config_space=config_space, metric=benchmark.metric, do_minimize=minimise, time_attr=budget.resource_attr,
+            searcher="random_search", random_seed=args.seed, **asha.arguments(config_space, budget)),
+            benchmark.accepts)
+    return plan.scheduler.build(config_space, benchmark.metric, benchmark.mode, budget, args.seed,
+                                config_key=benchmark.config_key, accepts=benchmark.accepts)
+
+
+def _stock(plan, counterpart: str, save_tuner: bool) -> tuple[Callable[[], tuple[int, float]], list[Any]]:
     """A function that runs ``plan``'s scheduler on Syne Tune's stock Tuner + simulator and returns the trials run
     and when it started; and the timed scheduler."""
     import numpy as np
@@ -139,9 +168,7 @@ def _stock(plan, save_tuner: bool) -> tuple[Callable[[], tuple[int, float]], lis
     random.seed(args.seed)
     np.random.seed(args.seed)
     config_space = benchmark.script_config_space(budget.max_resource, args.dataset_path)
-    scheduler = timed_scheduler(TrialLimit(plan.scheduler.build(
-        config_space, benchmark.metric, benchmark.mode, budget, args.seed, config_key=benchmark.config_key,
-        accepts=benchmark.accepts), args.max_num_trials))
+    scheduler = timed_scheduler(TrialLimit(stock_scheduler(plan, counterpart, config_space), args.max_num_trials))
     backend = UserBlackboxBackend(blackbox=benchmark.blackbox(), elapsed_time_attr="elapsed_time",
                                   max_resource_attr=benchmark.epochs_flag)
     os.environ["SYNETUNE_FOLDER"] = str(plan.folder.resolve())
@@ -167,8 +194,11 @@ def measure_one(path: str, scheduler: str, trials: int, options: argparse.Namesp
 
     with tempfile.TemporaryDirectory() as out:
         if path == "stock":
-            plan = _plan(STOCK_COUNTERPART.get(scheduler, scheduler), "simulated", trials, options, out)
-            run, timed = _stock(plan, options.save_tuner)
+            from schedulers.registry import SCHEDULERS
+
+            counterpart = STOCK_COUNTERPART.get(scheduler, scheduler)
+            plan = _plan(counterpart if counterpart in SCHEDULERS else scheduler, "simulated", trials, options, out)
+            run, timed = _stock(plan, counterpart, options.save_tuner)
         else:
             run, timed = _launch(_plan(scheduler, "simulated" if path == "engine" else "simulated_syne_tune", trials,
                                        options, out))
@@ -184,6 +214,12 @@ def measure_one(path: str, scheduler: str, trials: int, options: argparse.Namesp
 
 
 def _measure(path: str, scheduler: str, trials: int, options: argparse.Namespace) -> dict[str, Any]:
+    """The fastest of ``--repeat`` runs (what the machine's other load did not slow down)."""
+    return min((_measure_once(path, scheduler, trials, options) for _ in range(options.repeat)),
+               key=lambda run: run["seconds"])
+
+
+def _measure_once(path: str, scheduler: str, trials: int, options: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, __file__, "--one", path, scheduler, str(trials), "--n-workers", str(options.n_workers),
                "--seed", str(options.seed), "--time-limit", str(options.time_limit)]
     command += (["--dataset", options.dataset] if options.dataset else []) + \
@@ -229,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
                              "measured 2,110 classes: 3,000 trials of a scheduler that never repeats a class run "
                              "out, and draws of unmeasured cells are redrawn)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per measurement, the fastest kept (on a busy machine)")
     parser.add_argument("--time-limit", type=float, default=900,
                         help="seconds a run may take (imports excluded); a slower one is stopped and shown as "
                              "'> limit'")
@@ -249,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     saving = "saving itself every 10 s (its default)" if options.save_tuner else "not saving itself"
     table_name = "synthetic, every cell answered" if options.synthetic_table else options.dataset or "shipped"
     print(f"NAS-Bench-201 table ({table_name}), {options.n_workers} workers, seed {options.seed}; "
-          f"seconds per run, imports excluded; stock Tuner {saving}.")
+          f"seconds per run (fastest of {options.repeat}), imports excluded; stock Tuner {saving}.")
     header = ["scheduler (stock runs)", "trials", *[f"{p} s" for p in paths], "stock / engine",
               "in scheduler: stock s", "engine s", "stock / engine outside the scheduler", "engine ms/trial"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))

@@ -1,9 +1,10 @@
 """Syne Tune's asynchronous BOHB: Hyperband brackets with a KDE searcher, recording whether a pick came from the model.
 
-Registered as ``async_bohb``; ``bohb`` is the synchronous algorithm (``schedulers.bohb_sync``). Brackets as ``asha``'s;
-one KDE on the last result of every trial (all budgets, unfinished trials included); Syne Tune codes a categorical
-value as index / k, so its categorical kernel hardly moves away from a good point, and nothing stops it from
-proposing a configuration already run (../shared/FINDINGS.md).
+Registered as ``async_bohb``; ``bohb`` is the synchronous algorithm (``schedulers.bohb_sync``). Syne Tune's asynchronous
+successive halving, brackets as ``asha``'s (which decides as Syne Tune's does, faster); one KDE on the last result of
+every trial (all budgets, unfinished trials included); Syne Tune codes a categorical value as index / k, so its
+categorical kernel hardly moves away from a good point, and nothing stops it from proposing a configuration already run
+(../shared/FINDINGS.md).
 
 Syne Tune's ``KernelDensityEstimator`` does not say whether a suggestion was drawn at random (too little data, or the
 ``random_fraction`` of draws) or by optimising the KDE acquisition, so the classes here observe it.
@@ -19,10 +20,10 @@ from syne_tune.optimizer.schedulers.searchers.last_value_multi_fidelity_searcher
 )
 
 from syne_tune.optimizer.scheduler import TrialScheduler
+from syne_tune.optimizer.schedulers.asha import AsynchronousSuccessiveHalving
 
 from schedulers import asha
 from schedulers.accepted_only import accepted_only
-from schedulers.asha import Hyperband
 from schedulers.budget import Budget
 
 
@@ -69,6 +70,22 @@ class PickRecordingSearcher(LastValueMultiFidelitySearcher):
         # Initial random draws never reach the KDE, so they stay "not model-based".
         self.last_pick_model_based = False
         return super().suggest(**kwargs)
+
+
+class Hyperband(AsynchronousSuccessiveHalving):
+    """Syne Tune's asynchronous Hyperband, recording the bracket of every trial."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._trial_brackets: dict[int, int] = {}
+
+    def on_trial_add(self, trial: Trial):
+        super().on_trial_add(trial)
+        self._trial_brackets[trial.trial_id] = self.brackets.index(self.trial_info[trial.trial_id])
+
+    def trial_bookkeeping(self, trial_id: int) -> dict[str, Any]:
+        """The trial's bracket (0 has the most rungs)."""
+        return {"bracket": self._trial_brackets.get(trial_id)}
 
 
 class BOHB(Hyperband):

@@ -4,9 +4,9 @@ Adding a scheduler is one module and one line in ``SCHEDULERS``. The module defi
 ``build(config_space, metric, mode, budget, seed, *, config_key=None, accepts=None, configspace=None)`` and
 ``arguments(config_space, budget)``, the settings that define it for ``metadata.json``. The module decides how it
 honours the benchmark's hooks: Syne Tune's schedulers are wrapped in ``AcceptedOnly``, ours draw only accepted
-configurations and compare them through ``config_key``. An entry's ``flags`` (launcher flags of its own, such as
-grid search's ``--grid-points``) reach its module's ``build`` and ``arguments`` as keywords. A scheduler that
-declares columns implements ``TrialBookkeeping``; the results writer writes exactly those columns. Modules are
+configurations (``FreshSampler``) and compare them through ``config_key``. An entry's ``flags`` (launcher flags of its
+own, such as grid search's ``--grid-points``) reach its module's ``build`` and ``arguments`` as keywords. A scheduler
+that declares columns implements ``TrialBookkeeping``; the results writer writes exactly those columns. Modules are
 imported only when a run builds one, so that ``--help`` answers fast.
 """
 import importlib
@@ -89,8 +89,8 @@ SCHEDULERS: dict[str, SchedulerEntry] = {entry.name: entry for entry in (
                    ("iteration", "bracket", "model_based")),
     SchedulerEntry("bohb_uncapped", "synchronous BOHB with HpBandSter's categorical kernel as it is (no bandwidth "
                    "cap), for comparison", "schedulers.bohb_uncapped", ("iteration", "bracket", "model_based")),
-    SchedulerEntry("asha", "Syne Tune's asynchronous successive halving in Li et al.'s brackets, a trial's bracket "
-                   "drawn when it starts", "schedulers.asha", ("bracket",)),
+    SchedulerEntry("asha", "asynchronous successive halving in Li et al.'s brackets (Syne Tune's rules), a trial's "
+                   "bracket drawn when it starts", "schedulers.asha", ("bracket",)),
     SchedulerEntry("async_bohb", "Syne Tune's asynchronous BOHB: asha with one KDE model on the last result of every "
                    "trial", "schedulers.async_bohb", ("bracket", "model_based")),
     SchedulerEntry("tpe", "Syne Tune's TPE: a KDE model of good configurations; every trial runs to the largest "

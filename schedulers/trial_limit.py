@@ -28,10 +28,11 @@ class TrialLimit(SchedulerWrapper):
         self.max_trials = max_trials
         self.num_suggested = 0
         self._told = False
+        self._stops_new_trials = isinstance(scheduler, StopsNewTrials)  # checked once: a Protocol check is slow
 
     def suggest(self) -> TrialSuggestion | None:
         if self.num_suggested >= self.max_trials:
-            if not isinstance(self.scheduler, StopsNewTrials):
+            if not self._stops_new_trials:
                 return None
             if not self._told:
                 self.scheduler.stop_new_trials()

@@ -14,6 +14,8 @@ class SchedulerWrapper(TrialScheduler):
     def __init__(self, scheduler: TrialScheduler):
         super().__init__(random_seed=getattr(scheduler, "random_seed", None))
         self.scheduler = scheduler
+        # Checked once: a runtime Protocol check costs more than the call it guards, on every trial.
+        self._keeps_books = isinstance(scheduler, TrialBookkeeping)
 
     def suggest(self) -> TrialSuggestion | None:
         return self.scheduler.suggest()
@@ -44,6 +46,6 @@ class SchedulerWrapper(TrialScheduler):
 
     def trial_bookkeeping(self, trial_id: int) -> dict[str, Any]:
         """The wrapped scheduler's bookkeeping (`TrialBookkeeping`); nothing when it keeps none."""
-        if isinstance(self.scheduler, TrialBookkeeping):
+        if self._keeps_books:
             return self.scheduler.trial_bookkeeping(trial_id)
         return {}

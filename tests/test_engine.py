@@ -2,6 +2,8 @@
 the time limit, and the results writer it shares with every backend."""
 import contextlib
 import io
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -65,6 +67,23 @@ def test_the_engine_runs_the_same_trials_as_syne_tune_on_the_shipped_table(sched
     assert len(frame) == 300 and frame["config_x0"].nunique() == 5
     if scheduler == "asha":  # the scheduler's decisions were exercised: some trials stopped early, some ran out
         assert (frame["epochs"] < 9).any() and (frame["epochs"] == 9).any()
+
+
+@pytest.mark.slow  # a fresh interpreter: a few seconds
+def test_a_simulated_run_loads_neither_syne_tunes_blackbox_repository_nor_scikit_learn(tmp_path):
+    """Both cost a simulated launch a second or more; the engine reads the table's arrays only."""
+    code = f"""
+import sys
+from launchers.cli import parse_args
+from launchers.run import run
+plan = parse_args(None, ["--scheduler", "asha", "--backend", "simulated", "--benchmark", "nasbench201",
+                         "--max-num-trials", "20", "--results-dir", {str(tmp_path)!r}])
+assert run(plan, progress_bar=False) == 0
+loaded = [m for m in sys.modules if m.startswith(("sklearn", "syne_tune.blackbox_repository"))]
+assert not loaded, loaded
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.slow

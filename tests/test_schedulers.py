@@ -77,9 +77,14 @@ def test_every_entry_proposes_only_configurations_the_benchmark_accepts(name):
 def test_asynchronous_successive_halving_settings_come_from_the_budget(name):
     budget = Budget("epoch", 2, 27, 3)
     scheduler = build(name, budget=budget)
-    assert (scheduler.time_attr, scheduler.max_t, scheduler.reduction_factor) == ("epoch", 27, 3)
+    if name == "asha":
+        assert (scheduler.resource_attr, scheduler.max_resource, scheduler.brackets[0].eta) == ("epoch", 27, 3)
+        levels = [sorted(rung.level for rung in b.rungs) for b in scheduler.brackets]
+    else:
+        assert (scheduler.time_attr, scheduler.max_t, scheduler.reduction_factor) == ("epoch", 27, 3)
+        levels = [sorted(level for level, _ in b.rungs) for b in scheduler.brackets]
     # Rungs at 2 * 3^k below 27, one bracket per first rung (Li et al.: floor(log_3(27 / 2)) + 1 = 3).
-    assert [sorted(level for level, _ in b.rungs) for b in scheduler.brackets] == [[2, 6, 18], [6, 18], [18]]
+    assert levels == [[2, 6, 18], [6, 18], [18]]
     arguments = get_scheduler(name).arguments(SPACE, budget)
     assert {k: arguments[k] for k in ("grace_period", "max_t", "reduction_factor", "brackets")} == {
         "grace_period": 2, "max_t": 27, "reduction_factor": 3, "brackets": 3}

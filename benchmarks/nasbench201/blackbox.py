@@ -1,4 +1,9 @@
-"""A NAS-Bench-201 table as a Syne Tune blackbox, for the simulated backend.
+"""A NAS-Bench-201 table as a blackbox, for the simulated backends.
+
+The blackbox has the interface of Syne Tune's ``Blackbox`` (``configuration_space``, ``fidelity_space``,
+``objectives_names``, ``fidelity_name()``, ``fidelity_values``, ``objective_function``), which both our engine and
+Syne Tune's simulator read, without subclassing it: importing ``syne_tune.blackbox_repository`` brings in
+scikit-learn and its surrogates, half a second and more at every simulated launch, for nothing the table needs.
 
 Every cell is answered from its official equivalence class (`answers.ClassAnswers`): all members of a class get the
 same curves. A cell whose class the table has not measured has no answer (`answered` is False); the launcher then
@@ -10,7 +15,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from syne_tune.blackbox_repository.blackbox import Blackbox
 from syne_tune.config_space import randint
 
 from .answers import ClassAnswers
@@ -37,7 +41,7 @@ def parse_table_seed(value: str | int, seeds: tuple[int, ...]) -> str | int:
     return seed
 
 
-class NB201Blackbox(Blackbox):
+class NB201Blackbox:
     """Objectives per epoch (`valid_error`, `valid_loss`, `train_loss`, `test_error`, cumulative `elapsed_time`).
 
     `table_seed`: `mean` answers with the mean over the table's seeds; an int with that seed's curves; `random`
@@ -45,8 +49,9 @@ class NB201Blackbox(Blackbox):
     """
 
     def __init__(self, table: NB201Table, table_seed: str | int = "mean"):
-        super().__init__(configuration_space=config_space(), fidelity_space={"epoch": randint(1, table.n_epochs)},
-                         objectives_names=list(OBJECTIVES))
+        self.configuration_space = config_space()
+        self.fidelity_space = {"epoch": randint(1, table.n_epochs)}
+        self.objectives_names = list(OBJECTIVES)
         self.answers = ClassAnswers(table)
         self.table = table
         self.seeds = tuple(table.seeds)
@@ -59,8 +64,13 @@ class NB201Blackbox(Blackbox):
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a metric the table lacks stays NaN
             seed_mean = np.nanmean(values, axis=1, keepdims=True)
-        self._values = np.where(np.isnan(values), seed_mean, values)
+        values = np.where(np.isnan(values), seed_mean, values)
+        # the `estimated` column (0: nothing here is estimated), appended once rather than on every answer
+        self._values = np.concatenate([values, np.zeros((*values.shape[:-1], 1))], axis=-1)
         self._mean = self._values.mean(axis=1)
+
+    def fidelity_name(self) -> str:
+        return "epoch"
 
     @property
     def fidelity_values(self) -> np.ndarray:
@@ -82,11 +92,15 @@ class NB201Blackbox(Blackbox):
         if seed is None and isinstance(self.table_seed, int):
             seed = self.table_seed
         curve = self._mean[position] if seed is None else self._values[position, self.seeds.index(seed)]
-        return np.column_stack([curve, np.zeros(len(curve))])
+        return curve.copy()  # the caller's to change
 
-    def _objective_function(self, configuration: dict, fidelity: dict | None = None,
-                            seed: int | None = None) -> np.ndarray | dict:
+    def objective_function(self, configuration: dict, fidelity: dict | int | None = None,
+                           seed: int | None = None) -> np.ndarray | dict:
+        """The objectives at every epoch (rows), or as a dict at one epoch (``fidelity``: ``{"epoch": e}`` or e)."""
         curve = self.curves(configuration, seed)
         if fidelity is None:
             return curve
-        return dict(zip(self.objectives_names, curve[int(next(iter(fidelity.values()))) - 1]))
+        epoch = next(iter(fidelity.values())) if isinstance(fidelity, dict) else fidelity
+        return dict(zip(self.objectives_names, curve[int(epoch) - 1]))
+
+    __call__ = objective_function

@@ -162,8 +162,11 @@ def config_to_string(config: Mapping[str, str]) -> str:
 
 
 def config_to_index(config: Mapping[str, str]) -> int:
-    """Our index of a config dict."""
-    return ops_to_index(config_to_ops(config))
+    """Our index of a config dict (checked only when it is not a valid one: the simulator asks for every trial)."""
+    try:
+        return sum(_OP_INDEX[config[name]] * place for name, place in zip(HP_NAMES, _PLACES))
+    except (KeyError, TypeError):  # a missing key or op, an unhashable op, not a dict: the checks below say which
+        return ops_to_index(config_to_ops(config))
 
 
 def index_to_config(index: int) -> dict[str, str]:
