@@ -6,7 +6,10 @@ A results folder is what a launcher writes under ``results/<experiment>/``; see 
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -23,6 +26,11 @@ REQUIRED_METADATA = ("metric", "mode", "scheduler")
 REQUIRED_TRIALS_COLUMNS = ("trial_id", "status", "epochs", "best_metric", "last_metric", "start_time", "end_time")
 BUDGET_KEYS = ("resource_attr", "min_resource", "max_resource", "eta")
 TRIAL_STATUSES = ("Completed", "Stopped", "Failed", "InProgress", "Paused")
+# A run's launcher rewrites metadata.json every few seconds (its heartbeat). A "running" run whose launcher is gone
+# was killed: on this host the launcher's process says so at once; elsewhere a heartbeat this old does.
+STALE_AFTER_S = 60.0
+# On this host, a live process with the launcher's pid but a heartbeat this old is another process (pid reused).
+PID_REUSED_AFTER_S = 600.0
 
 
 class ResultsFolderError(ValueError):
@@ -73,6 +81,11 @@ class Experiment:
     @property
     def benchmark(self) -> str:
         return str(self.metadata.get("benchmark") or "unknown")
+
+    @property
+    def status(self) -> str:
+        """``finished``, ``interrupted`` (also a killed run), ``failed`` or ``running`` (see ``run_status``)."""
+        return run_status(self.metadata) or "?"
 
     @property
     def seed(self) -> int | None:
@@ -128,6 +141,43 @@ class Experiment:
         return "model_based" in self.trials.columns and bool(self.trials["model_based"].notna().any())
 
 
+def _process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host and is not a zombie (a killed child not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _age_seconds(iso_time: object, now: datetime) -> float:
+    try:
+        return (now - datetime.fromisoformat(str(iso_time))).total_seconds()
+    except (TypeError, ValueError):
+        return float("inf")
+
+
+def run_status(metadata: dict, now: datetime | None = None) -> str:
+    """The run's status as ``metadata.json`` records it, except that a run recorded as ``running`` whose launcher is
+    gone (killed: its process no longer exists on this host, or its heartbeat is older than ``STALE_AFTER_S``
+    elsewhere) is ``interrupted``, as ``--resume`` and the analysis read it."""
+    status = str(metadata.get("status") or "")
+    if status != "running":
+        return status
+    now = now or datetime.now(timezone.utc)
+    age = _age_seconds(metadata.get("heartbeat") or metadata.get("start_time"), now)
+    pid = metadata.get("pid")
+    if metadata.get("host") == socket.gethostname() and isinstance(pid, int):
+        return "running" if _process_alive(pid) and age < PID_REUSED_AFTER_S else "interrupted"
+    return "running" if age < STALE_AFTER_S else "interrupted"
+
+
 def _budget(metadata: dict) -> Budget | None:
     budget = metadata.get("budget")
     return None if budget is None else Budget(**budget)
@@ -141,6 +191,13 @@ def _resource_attr(metadata: dict) -> str:
 
 def _read_csv(folder: Path, file: str) -> pd.DataFrame:
     path = folder / file
+    with open(path, "rb") as handle:  # the writer ends every file with a newline: a file without one was cut short
+        size = handle.seek(0, os.SEEK_END)
+        if size:
+            handle.seek(size - 1)
+            if handle.read(1) != b"\n":
+                raise ResultsFolderError(f"{path} ends in the middle of a line, so it was cut short (a copy or disk "
+                                         "that failed?); restore it from the run's folder.")
     try:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:
@@ -246,6 +303,8 @@ def load_experiment(path: str | Path) -> Experiment:
     _to_numeric(folder, RESULTS_FILE, results, "tuner_time")
     _to_numeric(folder, RESULTS_FILE, results, resource_attr, integer=True)
     _to_numeric(folder, RESULTS_FILE, results, metric)
+    # A NaN or infinite value stays in the file, but it never makes an incumbent: the analysis reads it as missing.
+    results[metric] = results[metric].replace([np.inf, -np.inf], np.nan)
     results = results.sort_values(["tuner_time", "trial_id", resource_attr], kind="mergesort").reset_index(drop=True)
 
     trials = _read_csv(folder, TRIALS_FILE)

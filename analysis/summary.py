@@ -61,18 +61,20 @@ def _se(values: pd.Series) -> float:
 def method_summary(experiments: Sequence[Experiment], target: float) -> pd.DataFrame:
     """Per method: seeds, mean and standard error of the final incumbent and of its test value (over the seeds
     that reported one), how many final incumbents were estimated, and the time to reach ``target`` over the seeds
-    that reached it (``reached`` counts them)."""
+    that reached it (``reached`` counts them). A run without a report is no seed: it counts in ``n_silent``."""
     finals = final_values(experiments)
     ttt = times_to_target(experiments, target)
     rows = []
     for method, f in finals.groupby("method", sort=False):
-        t = ttt.loc[ttt["method"] == method, "time"]
-        rows.append({"method": method, "n_seeds": len(f), "final_mean": float(f["final"].mean()),
+        silent = int(f["final"].isna().sum())
+        f = f[f["final"].notna()]
+        t = ttt.loc[(ttt["method"] == method) & ttt["experiment"].isin(f["experiment"]), "time"]
+        rows.append({"method": method, "n_seeds": len(f), "n_silent": silent, "final_mean": float(f["final"].mean()),
                      "final_se": _se(f["final"]), "test_mean": float(f["test"].mean()), "test_se": _se(f["test"]),
                      "n_estimated": int(f["estimated"].sum()), "reached": int(t.notna().sum()),
                      "time_mean": float(t.mean()) if t.notna().any() else float("nan"), "time_se": _se(t)})
-    return pd.DataFrame(rows, columns=["method", "n_seeds", "final_mean", "final_se", "test_mean", "test_se",
-                                       "n_estimated", "reached", "time_mean", "time_se"])
+    return pd.DataFrame(rows, columns=["method", "n_seeds", "n_silent", "final_mean", "final_se", "test_mean",
+                                       "test_se", "n_estimated", "reached", "time_mean", "time_se"])
 
 
 def _plain(value: object) -> object:
@@ -141,7 +143,7 @@ def summary_markdown(experiments: Sequence[Experiment], target: float | None = N
         for exp in exps:
             b = best[best["experiment"] == exp.label]
             n_trials = len(exp.trials)
-            status = str(exp.metadata.get("status") or "?")
+            status = exp.status
             if b.empty:
                 rows.append([exp.label, exp.method, _fmt(exp.seed), "–", *(["–"] if test else []), "–", "–", "–",
                              str(n_trials), status, ""])
@@ -188,6 +190,9 @@ def summary_markdown(experiments: Sequence[Experiment], target: float | None = N
                          _pm(r["time_mean"], r["time_se"]) if r["reached"] else "not reached"])
         lines += _table(["method", "seeds", f"final {metric}", *([f"final {test}"] if test else []),
                          *(["estimated"] if estimates else []), "reached target", f"time to target ({unit})"], rows)
+        silent = [f"{r['method']} {r['n_silent']}" for _, r in summary.iterrows() if r["n_silent"]]
+        if silent:
+            lines += ["", f"Runs without any report of {metric}, not counted as seeds: {', '.join(silent)}."]
         lines.append("")
     if figures:
         lines += ["## Figures", ""] + [f"- [{Path(f).as_posix()}]({Path(f).as_posix()})" for f in figures] + [""]

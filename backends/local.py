@@ -1,23 +1,108 @@
 """The local backend: every trial is a process running the benchmark's training script on this machine."""
 import os
 import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from syne_tune.backend import LocalBackend
+from syne_tune.backend.trial_status import Status, TrialResult
+from syne_tune.constants import ST_CHECKPOINT_DIR
+from syne_tune.util import dump_json_with_numpy
 
+from backends import trial_process
 from backends.registry import BackendSetup
 from benchmarks.registry import Benchmark
 
 # Seconds the tuner sleeps while all workers are busy; Syne Tune's default of 5 s adds seconds to every trial.
 TUNER_SLEEP_TIME = 0.05
+# Marks that Syne Tune's LocalBackend leaves in a trial's folder; a trial restarted by --resume starts without them.
+_MARKS = ("stop", "pause", "end")
+NO_REPORT = "[hpo-toolkit] the script exited with status 0 without reporting any result."
+
+
+class TrialProcessBackend(LocalBackend):
+    """Syne Tune's ``LocalBackend``, made safe to kill and to resume.
+
+    - A trial's command is an argument list (Syne Tune 0.16 joins ``--name value`` pairs into one string and splits
+      it on spaces, which breaks any path or value with a space); it runs in its own process group, tied to the
+      launcher's life (``backends.trial_process``), and stopping it kills the group.
+    - A script that exits 0 without reporting anything is a failed trial, not the end of the run.
+    - Ending the run (``stop_all``) stops the trials but keeps every checkpoint, so that an interrupted run can be
+      resumed; ``discard_checkpoints`` removes them once the run is over for good.
+    - ``prepare_resume`` loads the trials of an interrupted run, so that new trials get the next ids and the
+      scheduler can resume its paused trials and those that were running.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._silent: set[int] = set()  # trials that exited 0 without a report
+
+    def _schedule(self, trial_id: int, config: dict[str, Any]):
+        self._prepare_for_schedule()
+        trial_path = self.trial_path(trial_id)
+        os.makedirs(trial_path, exist_ok=True)
+        arguments = {**config, ST_CHECKPOINT_DIR: str(self.checkpoint_trial_path(trial_id))}
+        argv = [self.binary, self.entry_point]
+        for key, value in arguments.items():
+            argv += [f"--{key}", str(value)]  # str(value): the text Syne Tune's f-string would have given
+        dump_json_with_numpy(config, str(trial_path / "config.json"))
+        env = dict(os.environ)
+        self._allocate_gpu(trial_id, env)
+        with open(trial_path / "std.out", "a") as stdout, open(trial_path / "std.err", "a") as stderr:
+            self.trial_subprocess[trial_id] = trial_process.start(argv, stdout, stderr, env)
+        self._busy_trial_id_candidates.add(trial_id)
+
+    def _kill_process(self, trial_id: int):
+        trial_process.kill_group(self.trial_subprocess[trial_id])
+
+    def _all_trial_results(self, trial_ids: list[int]) -> list[TrialResult]:
+        results = super()._all_trial_results(trial_ids)
+        for result in results:
+            if result.status == Status.completed and not result.metrics:
+                result.status = Status.failed
+                if result.trial_id not in self._silent:  # say why in its log, once
+                    self._silent.add(result.trial_id)
+                    with open(self.trial_path(result.trial_id) / "std.err", "a") as stderr:
+                        stderr.write(NO_REPORT + "\n")
+        return results
+
+    def _resume_trial(self, trial_id: int):
+        for mark in _MARKS:
+            self._file_path(trial_id, mark).unlink(missing_ok=True)
+
+    def stop_all(self):
+        """Stop the trials still running, keeping their checkpoints (see ``discard_checkpoints``); Syne Tune's would
+        delete them, and with them the chance to resume."""
+        for trial_id, process in list(self.trial_subprocess.items()):
+            if process.poll() is None and self._read_status(trial_id) == Status.in_progress:
+                self._stop_trial(trial_id=trial_id, result=None)
+                self._cleanup_after_trial(trial_id)
+
+    def discard_checkpoints(self):
+        """Remove every trial's checkpoints: the run is over and will not be resumed."""
+        for trial_path in Path(self.local_path).glob("*/checkpoints"):
+            shutil.rmtree(trial_path, ignore_errors=True)
+
+    def prepare_resume(self, configs: dict[int, dict[str, Any]], resumable: set[int], reports: dict[int, int]):
+        """Know the trials of an interrupted run: ``configs`` by trial id (ids 0..n-1), which of them the scheduler
+        may resume (paused, or running when the run was interrupted), and how many reports of each were taken
+        into account (later lines of their output are read as new reports)."""
+        self.trial_ids = sorted(configs)
+        for trial_id, config in configs.items():
+            status = Status.paused if trial_id in resumable else Status.completed
+            self._trial_dict[trial_id] = TrialResult(trial_id=trial_id, config=config, creation_time=datetime.now(),
+                                                     status=status, metrics=[])
+            self._last_metric_seen_index[trial_id] = reports.get(trial_id, 0)
 
 
 def start(benchmark: Benchmark, n_workers: int, table_seed: str | int = "mean", seed: int = 0) -> BackendSetup:
-    """Syne Tune's ``LocalBackend`` on the benchmark's script, the cores shared among the workers."""
+    """Trial processes of the benchmark's script, the cores shared among the workers."""
     # One trial's PyTorch threads must not starve the others.
     threads = str(max(1, (os.cpu_count() or 1) // n_workers))
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, threads)
     # Syne Tune probes GPUs with nvidia-smi; skip the probe (and its stray std.out file) where there is none.
-    backend = LocalBackend(entry_point=str(benchmark.script), delete_checkpoints=True,
-                           rotate_gpus=shutil.which("nvidia-smi") is not None)
+    backend = TrialProcessBackend(entry_point=str(benchmark.script), delete_checkpoints=True,
+                                  rotate_gpus=shutil.which("nvidia-smi") is not None)
     return BackendSetup(backend, callbacks=[], sleep_time=TUNER_SLEEP_TIME)

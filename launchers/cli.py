@@ -5,6 +5,8 @@ schedulers or simulator; ``launchers.run`` does the work.
 """
 import argparse
 import math
+import os
+import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +20,8 @@ from schedulers.registry import SCHEDULERS, SchedulerEntry
 
 CUSTOM_FLAGS = ("training_script", "config_space", "metric", "mode", "resource_attr", "max_resource")
 HELP_WIDTH = 79
+# Without --max-failures, a run gives up only when this many trials failed and none has reported the metric yet.
+BROKEN_AFTER = 5
 TABLE_SEED_HELP = ("which training seed of the table answers a trial: the mean over seeds, a seed drawn per trial, "
                    "or a fixed seed (tabulated benchmarks on the simulated backend)")
 
@@ -33,6 +37,15 @@ class LaunchPlan:
     budget: Budget
     folder: Path
     backend_options: dict[str, Any] = field(default_factory=dict)  # the backend's own flags, checked
+    # --resume: the interrupted run's metadata.json (its folder is ``folder``); None for a new run
+    previous: dict[str, Any] | None = None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose own messages ("invalid int value: 'two'") also end as sentences do."""
+
+    def error(self, message: str):
+        super().error(message if message.rstrip().endswith((".", "?", "!")) else f"{message}.")
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -88,15 +101,15 @@ def build_parser(scheduler: str | None = None) -> argparse.ArgumentParser:
         "finished, whichever comes first; trials still running at the time limit are stopped. Defaults: "
         f"{_default_stops()}. Time is simulated on the {simulated} backend. Ctrl-C stops every trial and keeps the "
         "results written so far.")
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         description=_fill(f"Tune a training script with {what} on Syne Tune and write "
                           "results/<experiment>/{results.csv, trials.csv, metadata.json}."),
         epilog=(f"schedulers:\n{_names_and_titles(SCHEDULERS)}" if scheduler is None else
                 "Other schedulers: python launchers/launch.py --scheduler NAME (see its --help).") + f"\n\n{stop}",
         formatter_class=_HelpFormatter,
     )
-    if scheduler is None:
-        parser.add_argument("--scheduler", required=True, choices=list(SCHEDULERS), metavar="NAME",
+    if scheduler is None:  # required, unless --resume names a run (checked in parse_args)
+        parser.add_argument("--scheduler", choices=list(SCHEDULERS), metavar="NAME",
                             help="the scheduler, one of those listed below")
     parser.add_argument("--benchmark", default="mnist_convnet",
                         help="registered benchmark to tune: " + ", ".join(
@@ -129,6 +142,16 @@ def build_parser(scheduler: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--table-seed", type=table_seed, default="mean", metavar="mean|random|N", help=TABLE_SEED_HELP)
     parser.add_argument("--verbose", action="store_true",
                         help="print Syne Tune's per-trial log instead of writing it to <experiment>/tuner.log")
+    parser.add_argument("--max-failures", type=int, default=None, metavar="N",
+                        help="end the run once more than N trials failed (default: failed trials are recorded and "
+                             f"tuning goes on; the run gives up only if {BROKEN_AFTER} trials failed before any "
+                             "reported the metric)")
+    parser.add_argument("--resume", default=None, metavar="EXPERIMENT",
+                        help="continue an interrupted or killed run (its folder, or its name under --results-dir) "
+                             "with its own flags; the local and simulated backends")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write one TensorBoard run per trial, live, under <experiment>/tensorboard (needs "
+                             'pip install -e ".[tensorboard]")')
     custom = parser.add_argument_group(
         "any training script", "tune your own script instead of a registered benchmark; give all six flags")
     custom.add_argument("--training-script", default=None, help="script that reports through syne_tune.Reporter")
@@ -146,6 +169,13 @@ def parse_args(scheduler: str | None = None, argv: list[str] | None = None) -> L
     parser = build_parser(scheduler)
     args = parser.parse_args(argv)
     args.scheduler = scheduler or args.scheduler
+    previous = None
+    if args.resume is not None:  # the run's own flags, as it recorded them
+        from launchers.resume_plan import resumed_args
+
+        args, previous = resumed_args(parser, scheduler, args)
+    elif args.scheduler is None:
+        parser.error("the following arguments are required: --scheduler")
     checks = [
         (args.n_workers >= 1, f"--n-workers must be at least 1, got {args.n_workers}."),
         (args.max_wallclock_time is None or args.max_wallclock_time > 0,
@@ -154,6 +184,8 @@ def parse_args(scheduler: str | None = None, argv: list[str] | None = None) -> L
          f"--max-num-trials must be at least 1, got {args.max_num_trials}."),
         (args.eta > 1, f"--eta must be greater than 1, got {args.eta}."),
         (args.min_epochs >= 1, f"--min-epochs must be at least 1, got {args.min_epochs}."),
+        (args.max_failures is None or args.max_failures >= 0,
+         f"--max-failures must be 0 or more, got {args.max_failures}."),
     ]
     for ok, message in checks:
         if not ok:
@@ -185,12 +217,11 @@ def parse_args(scheduler: str | None = None, argv: list[str] | None = None) -> L
             parser.error("--dataset-path applies to registered benchmarks only; put your script's data flag into "
                          "its config space as a constant.")
         args.dataset_path = str(Path(args.dataset_path).expanduser().resolve())
-    args.experiment_name = args.experiment_name or \
-        f"{benchmark.name}-{args.scheduler}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    if args.experiment_name is None:
+        args.experiment_name = f"{benchmark.name}-{args.scheduler}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     folder = Path(args.results_dir) / args.experiment_name
-    if folder.exists() and any(folder.iterdir()):
-        parser.error(f"Results folder '{folder}' already exists and is not empty: choose another "
-                     "--experiment-name or --results-dir.")
+    if previous is None:
+        _check_results_folder(parser, args, folder)
     scheduler_entry = SCHEDULERS[args.scheduler]
     for flag in ("grid_points", "grid_order"):
         if getattr(args, flag) is not None and flag not in scheduler_entry.flags:
@@ -198,8 +229,41 @@ def parse_args(scheduler: str | None = None, argv: list[str] | None = None) -> L
                          f"'{args.scheduler}'.")
     if args.grid_points is not None and args.grid_points < 1:
         parser.error(f"--grid-points must be at least 1, got {args.grid_points}.")
+    if args.tensorboard:  # checked here, so that a missing package costs no run; imported only with the flag
+        from launchers.tensorboard import missing_package
+
+        if message := missing_package():
+            parser.error(message)
     return LaunchPlan(args, benchmark, scheduler_entry.with_options(vars(args)), backend, budget, folder,
-                      _backend_options(parser, args, backend))
+                      _backend_options(parser, args, backend), previous)
+
+
+def _check_results_folder(parser: argparse.ArgumentParser, args: argparse.Namespace, folder: Path):
+    """The experiment folder must be one new folder (or an empty one) in a results folder this process can write."""
+    name = args.experiment_name
+    separators = {"/", os.sep, os.altsep} - {None}
+    if not name or name in (".", "..") or any(sep in name for sep in separators):
+        parser.error(f"--experiment-name '{name}' must be one folder name, without '/' and not '.' or '..' (e.g. "
+                     "mnist-bohb-1).")
+    root = Path(args.results_dir)
+    if root.exists() and not root.is_dir():
+        parser.error(f"--results-dir '{root}' is a file, not a folder: give a folder (it is created if missing).")
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        parser.error(f"--results-dir '{root}' cannot be created, since '{existing}' is a file: give another folder.")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        where = "is not writable" if existing == root else f"cannot be created in '{existing}'"
+        parser.error(f"--results-dir '{root}' {where} ({error.strerror or error}): give a folder you can write to.")
+    if folder.exists() and not folder.is_dir():
+        parser.error(f"Results folder '{folder}' is a file: choose another --experiment-name or --results-dir.")
+    if folder.exists() and any(folder.iterdir()):
+        parser.error(f"Results folder '{folder}' already exists and is not empty: choose another "
+                     "--experiment-name or --results-dir, or continue that run with --resume.")
 
 
 def _resolve_benchmark(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Benchmark:
@@ -219,6 +283,8 @@ def _resolve_benchmark(parser: argparse.ArgumentParser, args: argparse.Namespace
         if not Path(args.training_script).is_file():
             parser.error(f"Training script '{args.training_script}' does not exist: pass the path of a Python "
                          "script.")
+        # Absolute, so that the space is found again wherever the run goes on (it is read when the run starts).
+        args.config_space = str(Path(args.config_space).expanduser().resolve())
         if args.max_resource < 1:
             parser.error(f"--max-resource must be at least 1, got {args.max_resource}.")
         return custom_benchmark(args.training_script, args.config_space, args.metric, args.mode,

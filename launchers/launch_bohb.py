@@ -1,4 +1,5 @@
-"""Tune a training script with BOHB: Hyperband with a KDE model of good configurations (flags: `--help`)."""
+"""Tune a training script with synchronous BOHB: Hyperband with a KDE model of good configurations per budget
+(flags: `--help`; the asynchronous variant is `--scheduler async_bohb`)."""
 import sys
 
 from launchers.cli import main

@@ -1,4 +1,5 @@
-"""Tune a training script with Hyperband: asynchronous successive halving over brackets (flags: `--help`)."""
+"""Tune a training script with synchronous Hyperband (Li et al., as HpBandSter computes it): successive halving in
+brackets, each rung promoted once it is complete (flags: `--help`; the asynchronous variant is `--scheduler asha`)."""
 import sys
 
 from launchers.cli import main

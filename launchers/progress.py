@@ -34,10 +34,19 @@ class ProgressBar(TunerCallback):
         self._last = time.perf_counter()
         self.writer.refresh_statuses()
         trials = self.writer.trials.values()
-        finished = sum(t["status"] not in (Status.in_progress, Status.stopping, Status.paused) for t in trials)
-        position = finished if self.by_trials else min(self.writer.tuner_time(), self.bar.total)
+        running = sum(t["status"] in (Status.in_progress, Status.stopping) for t in trials)
+        # A paused trial (synchronous Hyperband's, waiting for its rung) is not running; it counts as done unless
+        # it is promoted and resumed.
+        paused = sum(t["status"] == Status.paused for t in trials)
+        position = len(self.writer.trials) - running if self.by_trials else \
+            min(self.writer.tuner_time(), self.bar.total)
         best = self.writer.best_trial()
-        postfix = {"trials": len(self.writer.trials), "running": len(self.writer.trials) - finished}
+        postfix = {"trials": len(self.writer.trials), "running": running}
+        if paused:
+            postfix["paused"] = paused
+        failed = sum(t["status"] == Status.failed for t in trials)
+        if failed:
+            postfix["failed"] = failed
         if best is not None:
             postfix[f"best {self.writer.metric}"] = f"{best['best_metric']:.4g}"
         self.bar.set_postfix(postfix, refresh=False)

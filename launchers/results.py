@@ -6,6 +6,7 @@ leaves the last complete version on disk, never a half-written one.
 import json
 import math
 import os
+import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +19,6 @@ from syne_tune.constants import ST_TUNER_TIME
 from syne_tune.optimizer.scheduler import SchedulerDecision
 from syne_tune.tuner_callback import TunerCallback
 
-from schedulers.bookkeeping import TrialBookkeeping
 from schedulers.budget import Budget
 
 # Every trials.csv starts with these; the scheduler's declared bookkeeping columns and the config follow.
@@ -79,11 +79,16 @@ class ResultsWriter(TunerCallback):
     often where a write takes more than a twentieth of that).
 
     ``scheduler_columns`` are the bookkeeping columns the scheduler's registry entry declares; the tuner's scheduler
-    fills them through its ``TrialBookkeeping`` hook.
+    fills them through its ``TrialBookkeeping`` hook. ``time_offset``: wall-clock seconds the run had already spent
+    before it was resumed. ``hold_rows``: write no file until that many reports arrived (a resumed simulation must
+    first reproduce what the interrupted run wrote, see ``launchers.resume``).
+
+    A metric value that is NaN or infinite is recorded but never counts as a trial's best.
     """
 
     def __init__(self, folder: Path, metadata: dict[str, Any], hyperparameters: list[str], metric: str, mode: str,
-                 budget: Budget, scheduler_columns: tuple[str, ...] = (), interval: float = 2.0):
+                 budget: Budget, scheduler_columns: tuple[str, ...] = (), interval: float = 2.0,
+                 time_offset: float = 0.0, hold_rows: int = 0):
         self.folder = Path(folder)
         self.metadata = dict(metadata)
         self.metric = metric
@@ -97,6 +102,9 @@ class ResultsWriter(TunerCallback):
         self.trials: dict[int, dict[str, Any]] = {}
         self._tuner = None
         self._time_keeper = None
+        self.time_offset = time_offset
+        self.frozen_time: float | None = None  # the tuner time of the event replayed, while a resume replays them
+        self.hold_rows = hold_rows
         self._stopped_by_scheduler: set[int] = set()
         self._clock_start = time.perf_counter()
         self._last_write = -math.inf
@@ -113,9 +121,11 @@ class ResultsWriter(TunerCallback):
 
     # Clock: simulated seconds where the backend keeps simulated time, else wall-clock seconds since the start.
     def tuner_time(self) -> float:
+        if self.frozen_time is not None:
+            return self.frozen_time
         if self._time_keeper is not None:
             return self._time_keeper.time()
-        return time.perf_counter() - self._clock_start
+        return self.time_offset + time.perf_counter() - self._clock_start
 
     def on_tuning_start(self, tuner):
         """``tuner``: Syne Tune's ``Tuner``, or an engine that stands in for it (``backends.engine``): what is read
@@ -126,8 +136,15 @@ class ResultsWriter(TunerCallback):
             getattr(getattr(tuner, "trial_backend", None), "time_keeper", None)
         self._clock_start = time.perf_counter()
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.metadata.update(start_time=now_iso(), end_time=None, status="running")
+        self.metadata.setdefault("start_time", now_iso())  # a resumed run keeps its first start
+        # Who writes the heartbeat: a reader on this host can tell a killed run from a running one.
+        self.metadata.update(end_time=None, status="running", pid=os.getpid(), host=socket.gethostname())
         self.write()
+
+    def use_scheduler(self, scheduler: Any):
+        """The scheduler whose bookkeeping hook fills the declared columns before the tuner starts (a resume's
+        replay); the tuner's own takes over at ``on_tuning_start``."""
+        self._tuner = _SchedulerOnly(scheduler)
 
     def on_start_trial(self, trial: Trial):
         config = {f"config_{name}": trial.config.get(name) for name in self.hyperparameters}
@@ -142,7 +159,7 @@ class ResultsWriter(TunerCallback):
         if not self.scheduler_columns:
             return {}
         scheduler = self._tuner.scheduler
-        if not isinstance(scheduler, TrialBookkeeping):
+        if not callable(getattr(scheduler, "trial_bookkeeping", None)):  # TrialBookkeeping (its isinstance is slow)
             raise TypeError(f"{type(scheduler).__name__} declares the trials.csv columns {self.scheduler_columns} "
                             "but has no trial_bookkeeping hook.")
         values = scheduler.trial_bookkeeping(trial_id)
@@ -190,7 +207,8 @@ class ResultsWriter(TunerCallback):
         if value is not None:
             summary["last_metric"] = value
             best = summary["best_metric"]
-            if best is None or self.sign * value < self.sign * best:
+            finite = value == value and value != math.inf and value != -math.inf
+            if finite and (best is None or self.sign * value < self.sign * best):
                 summary["best_metric"] = value
 
     def on_loop_end(self):
@@ -205,17 +223,23 @@ class ResultsWriter(TunerCallback):
         self.refresh_statuses()
 
     def finish(self, status: str):
-        """Final write: every trial still marked running is recorded as stopped, and the run's end status."""
+        """Final write: every trial still marked running is recorded as stopped, and the run's end status. A run
+        that is over for good also records its paused trials as stopped (synchronous Hyperband pauses the trials
+        it does not promote); an interrupted one keeps them paused, for ``--resume``."""
         self.refresh_statuses()
+        ended = (Status.in_progress, Status.stopping) + (() if status == "interrupted" else (Status.paused,))
         for summary in self.trials.values():
-            if summary["status"] in (Status.in_progress, Status.stopping):
+            if summary["status"] in ended:
                 summary["status"] = Status.completed if summary["epochs"] >= self.max_resource else Status.stopped
         self.metadata.update(end_time=now_iso(), status=status)
         self.write()
 
     def refresh_statuses(self):
         """Bring each trial's ``status`` up to date with the tuner's."""
-        status_seen = getattr(getattr(self._tuner, "tuning_status", None), "last_trial_status_seen", {})
+        self.apply_statuses(getattr(getattr(self._tuner, "tuning_status", None), "last_trial_status_seen", {}))
+
+    def apply_statuses(self, status_seen: dict[int, str]):
+        """Take the tuner's statuses (trial id -> Syne Tune status) for the trials they name."""
         for trial_id, status in status_seen.items():
             if trial_id in self.trials:
                 trial = self.trials[trial_id]
@@ -226,11 +250,15 @@ class ResultsWriter(TunerCallback):
                 trial["status"] = status
 
     def write(self):
-        """Rewrite the three files from what has been seen so far."""
+        """Rewrite the three files from what has been seen so far; ``metadata.json`` gets a fresh heartbeat (the
+        time of the write) and the tuner seconds spent so far."""
+        if len(self.rows) < self.hold_rows:
+            return
         started = time.perf_counter()
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomically(self.folder / "results.csv", self._results_csv())
         write_atomically(self.folder / "trials.csv", csv_text(self.trials_frame()))
+        self.metadata.update(heartbeat=now_iso(), elapsed=self.tuner_time())
         write_atomically(self.folder / "metadata.json", json.dumps(self.metadata, indent=2, default=str) + "\n")
         self._write_seconds = time.perf_counter() - started
         self._last_write = time.perf_counter()
@@ -268,9 +296,20 @@ class ResultsWriter(TunerCallback):
         columns = TRIAL_COLUMNS + self.scheduler_columns + [f"config_{name}" for name in self.hyperparameters]
         return pd.DataFrame(list(self.trials.values()), columns=columns)
 
+    def failed_trials(self) -> list[int]:
+        """The ids of the trials that failed, in order."""
+        return [trial_id for trial_id, trial in self.trials.items() if trial["status"] == Status.failed]
+
     def best_trial(self) -> dict[str, Any] | None:
-        """The trial with the best metric so far, or None before the first report."""
+        """The trial with the best (finite) metric so far, or None before the first such report."""
         reported = [t for t in self.trials.values() if t["best_metric"] is not None]
         if not reported:
             return None
         return min(reported, key=lambda t: self.sign * t["best_metric"])
+
+
+class _SchedulerOnly:
+    """What the writer reads from a tuner, before there is one: its scheduler."""
+
+    def __init__(self, scheduler: Any):
+        self.scheduler = scheduler

@@ -31,6 +31,7 @@ from schedulers.budget import Budget
 from schedulers.fresh_sampler import FreshSampler
 from schedulers.search_space import SearchSpace
 from schedulers.seen import SeenConfigurations
+from schedulers.single_metric import SingleMetricScheduler
 
 
 class Rung:
@@ -66,13 +67,13 @@ class Bracket:
         return True
 
 
-class AsynchronousHyperband(TrialScheduler):
+class AsynchronousHyperband(SingleMetricScheduler):
     """Asynchronous successive halving over several brackets, drawing configurations at random."""
 
     def __init__(self, config_space: dict[str, Any], metric: str, mode: str, budget: Budget, seed: int, *,
                  accepts: Callable[[dict[str, Any]], bool] | None = None, configspace: Any = None):
-        super().__init__(random_seed=seed)
-        self.metric, self.mode, self.resource_attr = metric, mode, budget.resource_attr
+        super().__init__(metric, mode, seed)
+        self.resource_attr = budget.resource_attr
         self.sign = 1.0 if mode == "min" else -1.0
         self.max_resource = budget.max_resource
         self.brackets = [Bracket(k, budget.min_resource, budget.max_resource, budget.eta)
@@ -117,16 +118,9 @@ class AsynchronousHyperband(TrialScheduler):
         bracket = self._trial_bracket.get(trial_id)
         return {"bracket": None if bracket is None else bracket.index}
 
-    def metric_names(self) -> list[str]:
-        return [self.metric]
-
-    def metric_mode(self) -> str:
-        return self.mode
-
-    def metadata(self) -> dict[str, Any]:
-        return {"scheduler_name": type(self).__name__,
-                "scheduler_kwargs": {"rungs": [[r.level for r in reversed(b.rungs)] for b in self.brackets],
-                                     "bracket_probabilities": self.bracket_probabilities.tolist()}}
+    def settings(self) -> dict[str, Any]:
+        return {"rungs": [[r.level for r in reversed(b.rungs)] for b in self.brackets],
+                "bracket_probabilities": self.bracket_probabilities.tolist()}
 
 
 def arguments(config_space: dict[str, Any], budget: Budget) -> dict[str, Any]:

@@ -115,13 +115,11 @@ class SynchronousBOHB(SynchronousHyperband):
             return {}
         return {**super().trial_bookkeeping(trial_id), "model_based": trial.model_based}
 
-    def metadata(self) -> dict[str, Any]:
-        meta = super().metadata()
-        meta["scheduler_kwargs"].update(top_n_percent=self.top_n_percent, num_samples=self.num_samples,
-                                        random_fraction=self.random_fraction, bandwidth_factor=self.bandwidth_factor,
-                                        min_bandwidth=self.min_bandwidth, categorical_cap=self.categorical_cap,
-                                        min_points_in_model=self.min_points)
-        return meta
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "top_n_percent": self.top_n_percent, "num_samples": self.num_samples,
+                "random_fraction": self.random_fraction, "bandwidth_factor": self.bandwidth_factor,
+                "min_bandwidth": self.min_bandwidth, "categorical_cap": self.categorical_cap,
+                "min_points_in_model": self.min_points}
 
 
 def arguments(config_space: dict[str, Any], budget: Budget, categorical_cap: float | None = 0.625) -> dict[str, Any]:

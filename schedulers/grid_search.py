@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 from syne_tune.backend.trial_status import Trial
-from syne_tune.optimizer.scheduler import TrialScheduler, TrialSuggestion
+from syne_tune.optimizer.scheduler import TrialSuggestion
 
 from schedulers.budget import Budget
 from schedulers.search_space import SearchSpace
+from schedulers.single_metric import SingleMetricScheduler
 
 logger = logging.getLogger(__name__)
 GRID_ORDERS = ("shuffled", "ordered")
@@ -56,19 +57,18 @@ def grid_size(space: SearchSpace, points: int) -> int:
     return int(np.prod([len(v) for v in grid_values(space, points)], dtype=object))
 
 
-class GridSearch(TrialScheduler):
+class GridSearch(SingleMetricScheduler):
     """Runs every point of the grid once, to the largest budget, then answers None."""
 
     def __init__(self, config_space: dict[str, Any], metric: str, mode: str, budget: Budget, seed: int, *,
                  config_key: Callable[[dict[str, Any]], Hashable] | None = None,
                  accepts: Callable[[dict[str, Any]], bool] | None = None, configspace: Any = None,
                  grid_points: int = 5, grid_order: str = "shuffled"):
-        super().__init__(random_seed=seed)
+        super().__init__(metric, mode, seed)
         if grid_points < 1:
             raise GridError(f"--grid-points {grid_points} is not accepted: give at least 1.")
         if grid_order not in GRID_ORDERS:
             raise GridError(f"--grid-order {grid_order} is not accepted: choose one of {', '.join(GRID_ORDERS)}.")
-        self.metric, self.mode = metric, mode
         self.grid_points, self.grid_order = grid_points, grid_order
         space = SearchSpace(config_space, configspace)
         size = grid_size(space, grid_points)
@@ -115,16 +115,8 @@ class GridSearch(TrialScheduler):
     def on_trial_add(self, trial: Trial):
         pass
 
-    def metric_names(self) -> list[str]:
-        return [self.metric]
-
-    def metric_mode(self) -> str:
-        return self.mode
-
-    def metadata(self) -> dict[str, Any]:
-        return {"scheduler_name": type(self).__name__,
-                "scheduler_kwargs": {"grid_points": self.grid_points, "grid_order": self.grid_order,
-                                     "points": len(self.points)}}
+    def settings(self) -> dict[str, Any]:
+        return {"grid_points": self.grid_points, "grid_order": self.grid_order, "points": len(self.points)}
 
 
 def arguments(config_space: dict[str, Any], budget: Budget, grid_points: int = 5,

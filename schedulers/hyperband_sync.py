@@ -28,13 +28,14 @@ from typing import Any
 
 import numpy as np
 from syne_tune.backend.trial_status import Trial
-from syne_tune.optimizer.scheduler import SchedulerDecision, TrialScheduler, TrialSuggestion
+from syne_tune.optimizer.scheduler import SchedulerDecision, TrialSuggestion
 
 from schedulers.budget import Budget
 from schedulers.fresh_sampler import FreshSampler
 from schedulers.hyperband_schedule import Bracket, HyperbandSchedule
 from schedulers.search_space import SearchSpace
 from schedulers.seen import SeenConfigurations
+from schedulers.single_metric import SingleMetricScheduler
 
 logger = logging.getLogger(__name__)
 EPOCHS_KEY = "epochs"
@@ -72,15 +73,15 @@ class _Iteration:
         return self.to_start == 0 and not self.promotions and all(t.loss is not None for t in self.members)
 
 
-class SynchronousHyperband(TrialScheduler):
+class SynchronousHyperband(SingleMetricScheduler):
     """Synchronous Hyperband drawing configurations at random (subclasses override ``_propose``/``_observe``)."""
 
     def __init__(self, config_space: dict[str, Any], metric: str, mode: str, budget: Budget, seed: int, *,
                  config_key: Callable[[dict[str, Any]], Hashable] | None = None,
                  accepts: Callable[[dict[str, Any]], bool] | None = None, configspace: Any = None,
                  bracket_sizes: str = "li", epochs_key: str = EPOCHS_KEY):
-        super().__init__(random_seed=seed)
-        self.metric, self.mode, self.resource_attr = metric, mode, budget.resource_attr
+        super().__init__(metric, mode, seed)
+        self.resource_attr = budget.resource_attr
         self.sign = 1.0 if mode == "min" else -1.0
         self.schedule = HyperbandSchedule(budget.min_resource, budget.max_resource, budget.eta, bracket_sizes)
         self.max_resource = budget.max_resource
@@ -251,16 +252,9 @@ class SynchronousHyperband(TrialScheduler):
             return {}
         return {"iteration": trial.iteration, "bracket": trial.bracket}
 
-    def metric_names(self) -> list[str]:
-        return [self.metric]
-
-    def metric_mode(self) -> str:
-        return self.mode
-
-    def metadata(self) -> dict[str, Any]:
-        return {"scheduler_name": type(self).__name__,
-                "scheduler_kwargs": {"budgets": list(self.schedule.budgets), "s_max": self.schedule.s_max,
-                                     "eta": self.schedule.eta, "bracket_sizes": self.schedule.rule}}
+    def settings(self) -> dict[str, Any]:
+        return {"budgets": list(self.schedule.budgets), "s_max": self.schedule.s_max, "eta": self.schedule.eta,
+                "bracket_sizes": self.schedule.rule}
 
 
 def arguments(config_space: dict[str, Any], budget: Budget) -> dict[str, Any]:

@@ -22,18 +22,18 @@ from schedulers.budget import Budget
 from schedulers.fresh_sampler import FreshSampler
 from schedulers.search_space import SearchSpace
 from schedulers.seen import SeenConfigurations
+from schedulers.single_metric import SingleMetricScheduler
 
 logger = logging.getLogger(__name__)
 
 
-class RandomSearch(TrialScheduler):
+class RandomSearch(SingleMetricScheduler):
     """Every trial a configuration not started yet, drawn at random and run to the end."""
 
     def __init__(self, config_space: dict[str, Any], metric: str, mode: str, seed: int, *,
                  config_key: Callable[[dict[str, Any]], Hashable] | None = None,
                  accepts: Callable[[dict[str, Any]], bool] | None = None, configspace: Any = None):
-        super().__init__(random_seed=seed)
-        self.metric, self.mode = metric, mode
+        super().__init__(metric, mode, seed)
         self.space = SearchSpace(config_space, configspace)
         self.seen = SeenConfigurations(config_key if config_key is not None else self.space.key)
         self.sampler = FreshSampler(self.space, self.seen, np.random.default_rng(seed), accepts)
@@ -56,15 +56,6 @@ class RandomSearch(TrialScheduler):
 
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> str:
         return SchedulerDecision.CONTINUE
-
-    def metric_names(self) -> list[str]:
-        return [self.metric]
-
-    def metric_mode(self) -> str:
-        return self.mode
-
-    def metadata(self) -> dict[str, Any]:
-        return {"scheduler_name": type(self).__name__, "scheduler_kwargs": {}}
 
 
 def arguments(config_space: dict[str, Any], budget: Budget) -> dict[str, Any]:

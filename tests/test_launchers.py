@@ -82,6 +82,18 @@ def test_help_lists_every_scheduler_with_its_title(capsys):
     assert "--table-seed mean|random|N" in text and "a seed drawn per trial" in text
 
 
+def test_help_documents_failures_and_resume_and_hyperband_says_synchronous(capsys):
+    import ast
+
+    with pytest.raises(SystemExit):
+        build_parser("hyperband").parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--max-failures N end the run once more than N trials failed" in text
+    assert "--resume EXPERIMENT continue an interrupted or killed run" in text
+    doc = ast.get_docstring(ast.parse((REPO_ROOT / "launchers" / "launch_hyperband.py").read_text()))
+    assert doc.startswith("Tune a training script with synchronous Hyperband") and "asynchronous successive" not in doc
+
+
 @pytest.mark.parametrize("text, value", [("mean", "mean"), ("random", "random"), ("0", 0), ("17", 17)])
 def test_table_seed_accepts_mean_random_and_seed_numbers(text, value):
     assert table_seed(text) == value
@@ -282,8 +294,14 @@ def test_sigint_stops_every_trial_and_leaves_readable_csvs(quick_script, tmp_pat
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     time.sleep(0.5)
-    alive = [p for p in trial_processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not alive
+
+    def alive(process: psutil.Process) -> bool:
+        try:
+            return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:  # reaped between the two questions
+            return False
+
+    assert not [p for p in trial_processes if alive(p)]
     results, trials, metadata = read_results(folder)
     assert metadata["status"] == "interrupted" and metadata["end_time"]
     assert len(results) >= 5 and "InProgress" not in set(trials["status"])
