@@ -4,6 +4,8 @@ The tuner (``backends.ray_trials``) creates ``TrialRunner`` actors as trials nee
 reuses each for trial after trial, so a trial costs a few remote calls rather than a new Ray worker process (about a
 second). Output streams by long polling: ``output`` returns as soon as the script printed new lines or ended. The
 actor is threaded, so ``stop`` runs while an ``output`` call waits; calls can run out of order, hence the run ids.
+Each line of the script's stdout is also appended, as soon as read, to a log in the shared storage (``log``): lines the
+tuner never received (its launcher was killed) are read from there by ``--resume``, so no report is lost.
 """
 from __future__ import annotations
 
@@ -55,26 +57,34 @@ class TrialRunner:
         self._returncode: int | None = None
         self._waiter: threading.Thread | None = None
 
-    def start(self, run_id: int, args: list[str], env: dict[str, str], cwd: str | None) -> None:
-        """Start ``python args...`` with ``env`` added to this worker's environment, in its own process group."""
+    def start(self, run_id: int, args: list[str], env: dict[str, str], cwd: str | None,
+              log: str | None = None) -> None:
+        """Start ``python args...`` with ``env`` added to this worker's environment, in its own process group; its
+        stdout is appended to ``log`` too, where given."""
         with self._changed:
             if run_id <= self._cancelled_up_to or run_id <= self._run_id:
                 return  # stopped before it started, or a stale call
             self._end_process()
             self._run_id, self._out, self._err, self._returncode = run_id, [], [], None
             self._process = None
-            self._waiter = threading.Thread(target=self._run, args=(run_id, args, env, cwd), daemon=True)
+            self._waiter = threading.Thread(target=self._run, args=(run_id, args, env, cwd, log), daemon=True)
             self._waiter.start()
 
-    def _run(self, run_id: int, args: list[str], env: dict[str, str], cwd: str | None):
+    def _run(self, run_id: int, args: list[str], env: dict[str, str], cwd: str | None, log: str | None):
         # The thread that forks the script also waits for it: PR_SET_PDEATHSIG is tied to this thread.
+        log_file = None
         try:
+            if log is not None:
+                os.makedirs(os.path.dirname(log), exist_ok=True)
+                log_file = open(log, "a", encoding="utf-8")
             process = subprocess.Popen(
                 [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
                 errors="replace", bufsize=1, env={**os.environ, **env},
                 cwd=cwd if cwd and os.path.isdir(cwd) else None,  # the launcher's folder, where this node has it
                 start_new_session=True, preexec_fn=_die_with_waiter)
         except OSError as error:
+            if log_file is not None:
+                log_file.close()
             with self._changed:
                 if self._run_id == run_id:
                     self._err.append(f"could not start {sys.executable} {args[0]} on {self._node}: {error}\n")
@@ -87,7 +97,11 @@ class TrialRunner:
             self._process = process
         stderr = threading.Thread(target=self._drain, args=(run_id, process.stderr, self._err), daemon=True)
         stderr.start()
-        self._drain(run_id, process.stdout, self._out)
+        try:
+            self._drain(run_id, process.stdout, self._out, log_file)
+        finally:
+            if log_file is not None:
+                log_file.close()
         stderr.join()
         code = process.wait()
         with self._changed:
@@ -95,10 +109,13 @@ class TrialRunner:
                 self._returncode = code
                 self._changed.notify_all()
 
-    def _drain(self, run_id: int, stream, lines: list[str]):
+    def _drain(self, run_id: int, stream, lines: list[str], log=None):
         for line in stream:
             with self._changed:
                 if self._run_id == run_id:
+                    if log is not None:  # first to the shared disk: a line the tuner may never get is kept there
+                        log.write(line)
+                        log.flush()
                     lines.append(line)
                     self._changed.notify_all()
         stream.close()

@@ -4,6 +4,11 @@ It behaves like Syne Tune's ``LocalBackend``: each trial gets ``--name value`` f
 output goes to ``<experiment>/trials/<id>/std.out|std.err`` (streamed back from the node), report lines are parsed
 with ``syne_tune.report.retrieve``, and stop/pause end the script's process group on its node. A paused trial resumes
 in whichever runner is free, maybe on another node, so checkpoints live in storage that every node shares.
+
+Resumable as the local backend: ending the run (``stop_all``) keeps the checkpoints, ``discard_checkpoints`` removes
+them once the run is over for good, and ``prepare_resume`` loads the trials of an interrupted run. Next to its
+checkpoints, each trial's node appends the script's stdout to ``node-std.out`` as it reads it, so the reports a
+killed launcher never received are found there by ``prepare_resume``.
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ POLL_SECONDS = 10.0
 STOP_SECONDS = 10.0
 # Each run lists the node it ran on (IP address, Ray node id) in this file of the trial's folder.
 NODES_FILE = "nodes"
+# The script's stdout as its nodes read it, kept with the trial's checkpoints (in the shared storage) until they go.
+NODE_OUTPUT = "node-std.out"
 
 
 @dataclass
@@ -77,6 +84,7 @@ class RayTrialBackend(TrialBackend):
         self._exit_codes: dict[int, int] = {}
         self._end_times: dict[int, datetime] = {}
         self._held: dict[int, str] = {}  # paused or stopped by the tuner
+        self._unrecovered: set[int] = set()  # trials of an interrupted run whose output is read when they resume
         self._closed = False
         threads = str(max(1, math.floor(cpus_per_trial)))
         # The trial's PyTorch and BLAS threads match its CPUs; unbuffered output reaches the tuner line by line.
@@ -96,12 +104,17 @@ class RayTrialBackend(TrialBackend):
         root = self.checkpoint_root if self.checkpoint_root is not None else self.local_path
         return root / str(trial_id) / "checkpoints"
 
+    def node_output_path(self, trial_id: int) -> Path:
+        """The trial's stdout as its nodes wrote it, next to its checkpoints."""
+        return self.checkpoint_trial_path(trial_id).parent / NODE_OUTPUT
+
     def copy_checkpoint(self, src_trial_id: int, tgt_trial_id: int):
         shutil.copytree(self.checkpoint_trial_path(src_trial_id), self.checkpoint_trial_path(tgt_trial_id))
 
     def delete_checkpoint(self, trial_id: int):
         path = self.checkpoint_trial_path(trial_id)
         shutil.rmtree(path, ignore_errors=True)
+        self.node_output_path(trial_id).unlink(missing_ok=True)
         if self.checkpoint_root is not None:  # leave no empty folders in the shared storage
             for folder in (path.parent, self.checkpoint_root):
                 with contextlib.suppress(OSError):  # not empty (or gone)
@@ -124,6 +137,9 @@ class RayTrialBackend(TrialBackend):
     def _schedule(self, trial_id: int, config: dict[str, Any]):
         folder = self.trial_path(trial_id)
         folder.mkdir(parents=True, exist_ok=True)
+        if trial_id in self._unrecovered:  # (not before: the tuner gives the trials' folder after prepare_resume)
+            self._unrecovered.discard(trial_id)
+            self._metrics[trial_id] = retrieve(self._recovered_output(trial_id))
         dump_json_with_numpy(config, str(folder / "config.json"))
         for name in ("std.out", "std.err"):
             (folder / name).touch()
@@ -133,7 +149,7 @@ class RayTrialBackend(TrialBackend):
             args += [f"--{key}", str(value)]
         runner = self._idle.pop() if self._idle else self._new_runner()
         run = _Run(next(self._run_ids), trial_id, runner)
-        runner.start.remote(run.run_id, args, self._env, os.getcwd())
+        runner.start.remote(run.run_id, args, self._env, os.getcwd(), str(self.node_output_path(trial_id)))
         run.poll = runner.output.remote(run.run_id, 0, 0, POLL_SECONDS)
         self._runs[trial_id] = run
         self._metrics.setdefault(trial_id, [])
@@ -249,16 +265,53 @@ class RayTrialBackend(TrialBackend):
     # The end ------------------------------------------------------------------------------------------------------
 
     def stop_all(self):
-        """Stop every running trial (all at once), delete checkpoints as configured, then release the cluster."""
+        """Stop every running trial (all at once), keeping the checkpoints so that the run can be resumed (see
+        ``discard_checkpoints``; Syne Tune's would delete them), then release the cluster."""
         try:
             if not self._closed:
                 self._collect()
                 running = [trial_id for trial_id in self._runs if trial_id not in self._held]
                 self._end_runs(running)
                 self._held.update({trial_id: Status.stopped for trial_id in running})
-            super().stop_all()
         finally:
             self.close()
+
+    def discard_checkpoints(self):
+        """Remove every trial's checkpoints (and its node's output): the run is over and will not be resumed."""
+        root = self.checkpoint_root if self.checkpoint_root is not None else self.local_path
+        if root is None or not root.is_dir():
+            return
+        for folder in root.iterdir():
+            if folder.name.isdigit():  # a trial's (the trials folder also holds other files without --storage)
+                self.delete_checkpoint(int(folder.name))
+
+    def prepare_resume(self, configs: dict[int, dict[str, Any]], resumable: set[int], reports: dict[int, int]):
+        """Know the trials of an interrupted run: ``configs`` by trial id (ids 0..n-1), which of them the scheduler
+        may resume (paused, or running when the run was interrupted), and how many reports of each it took into
+        account (later report lines of their output are new reports, taken when they are resumed)."""
+        self.trial_ids = sorted(configs)
+        for trial_id, config in configs.items():
+            status = Status.paused if trial_id in resumable else Status.completed
+            self._trial_dict[trial_id] = TrialResult(trial_id=trial_id, config=config, creation_time=datetime.now(),
+                                                     status=status, metrics=[])
+            self._last_metric_seen_index[trial_id] = reports.get(trial_id, 0)
+            if trial_id in resumable:
+                self._held[trial_id] = Status.paused
+                self._unrecovered.add(trial_id)
+            else:
+                self._exit_codes[trial_id] = 0
+
+    def _recovered_output(self, trial_id: int) -> list[str]:
+        """The trial's stdout up to the interruption: its std.out here, completed by the lines that its node wrote
+        to the shared storage but the tuner never received (they are added to std.out too)."""
+        received = self.stdout(trial_id)
+        written = _read_lines(self.node_output_path(trial_id))
+        if written and not written[-1].endswith("\n"):  # cut short by a kill: no whole report
+            written.pop()
+        if len(written) <= len(received) or written[:len(received)] != received:
+            return received  # nothing more, or not the same output (a run from before the node kept it)
+        _append(self.trial_path(trial_id) / "std.out", written[len(received):])
+        return written
 
     def close(self):
         """End every runner's script, kill the runners, and disconnect from Ray (stopping a local instance)."""

@@ -342,7 +342,8 @@ def _backend_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
             parser.error(f"--storage '{args.storage}' is not a directory: give one that every Ray node mounts at the "
                          "same path.")
         storage = root / args.experiment_name
-        if storage.exists() and any(storage.iterdir()):
+        # (a resumed run finds its own checkpoints there)
+        if args.resume is None and storage.exists() and any(storage.iterdir()):
             parser.error(f"--storage '{args.storage}' already holds checkpoints of an experiment "
                          f"'{args.experiment_name}': choose another --experiment-name or --storage.")
     return {"ray_address": args.ray_address, "cpus_per_trial": cpus, "gpus_per_trial": gpus,

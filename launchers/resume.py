@@ -1,11 +1,12 @@
 """Continue an interrupted run (``--resume``): rebuild its state, then let the tuning go on as if never stopped.
 
-- **Local backend.** The run's journal (``launchers.journal``) holds every call the tuner made to the scheduler.
-  ``replay`` makes them again, in order, on a fresh scheduler built with the same seed: every suggestion and decision
-  must come out as recorded (the run is refused otherwise), and the scheduler ends in the state it had. The same
-  calls rebuild the results writer (its reports, trials and their statuses). Trials that were running restart from
-  their checkpoints (``Restarts``), and the reports their scripts printed but the tuner never read are read then;
-  trials the scheduler paused stay resumable. The wall-clock budget counts the seconds already spent.
+- **Local and Ray backends.** The run's journal (``launchers.journal``) holds every call the tuner made to the
+  scheduler. ``replay`` makes them again, in order, on a fresh scheduler built with the same seed: every suggestion
+  and decision must come out as recorded (the run is refused otherwise), and the scheduler ends in the state it had.
+  The same calls rebuild the results writer (its reports, trials and their statuses). Trials that were running
+  restart from their checkpoints (``Restarts``; on Ray, on any node), and the reports their scripts printed but the
+  tuner never read are read then (on Ray, from the output their nodes kept in the shared storage); trials the
+  scheduler paused stay resumable. The wall-clock budget counts the seconds already spent.
 - **Simulated backends.** Time is simulated and the run is a function of its flags and seed, so the exact state is
   the one reached by simulating again from the start, which costs seconds. The resumed run is that simulation; it
   writes nothing until it has reproduced every report the interrupted run wrote (``SameStart``), so a changed table

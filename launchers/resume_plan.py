@@ -12,9 +12,9 @@ from backends.registry import BACKENDS
 
 # Flags a resume may be given; every other one is the run's own.
 RESUME_FLAGS = ("resume", "results_dir", "verbose")
-# Backends whose runs can be resumed besides those in simulated time (which are replayed): Ray removes its trials'
-# checkpoints as it goes.
-RESUMABLE = ("local",)
+# Backends whose runs can be resumed besides those in simulated time (which are replayed): they journal the scheduler
+# and keep their trials' checkpoints until the run is over.
+RESUMABLE = ("local", "ray")
 JOURNAL_FILE = "journal.jsonl"
 
 
@@ -66,7 +66,7 @@ def resumed_args(parser: argparse.ArgumentParser, scheduler: str | None,
     backend = BACKENDS.get(stored.get("backend"))
     if backend is None or not (backend.simulated_time or backend.name in RESUMABLE):
         parser.error(f"Run '{folder}' ran on the {stored.get('backend')} backend, which cannot be resumed (it keeps "
-                     "no checkpoints of its trials); --resume works for the local and simulated backends.")
+                     "no checkpoints of its trials); --resume works for the local, ray and simulated backends.")
     if not backend.simulated_time and not (folder / JOURNAL_FILE).is_file():
         parser.error(f"Run '{folder}' cannot be resumed: it has no {JOURNAL_FILE}, the record of its scheduler's "
                      "decisions that a resume replays.")

@@ -1,5 +1,5 @@
 """The parts of a run that make it safe to stop and to go on: checks before anything is written, the journal of a
-local run, and what a resumed run rebuilds first (``launchers.resume``)."""
+local or Ray run, and what a resumed run rebuilds first (``launchers.resume``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -72,8 +72,9 @@ def prepare(plan: LaunchPlan, scheduler: TrialScheduler, backend: BackendSetup,
             writer: ResultsWriter) -> tuple[TrialScheduler, Resumed]:
     """The scheduler the tuner drives, and what the run needs to go on where it stopped (see ``launchers.resume``).
 
-    Local backend: the scheduler is journaled, and a resumed run replays the journal first. Simulated backends: a
-    resumed run is simulated again from its start, checked against what it wrote. Raises ``ResumeError``."""
+    Local and Ray backends: the scheduler is journaled, and a resumed run replays the journal first. Simulated
+    backends: a resumed run is simulated again from its start, checked against what it wrote. Raises
+    ``ResumeError``."""
     resumed = Resumed()
     trial_backend = backend.trial_backend
     if backend.engine is not None or plan.backend.simulated_time:
@@ -82,7 +83,7 @@ def prepare(plan: LaunchPlan, scheduler: TrialScheduler, backend: BackendSetup,
             resumed.callbacks.append(check)
             resumed.check = check.check
         return scheduler, resumed
-    if not hasattr(trial_backend, "prepare_resume"):  # Ray: no journal, no resume
+    if not hasattr(trial_backend, "prepare_resume"):  # a backend that cannot restart trials: no journal, no resume
         return scheduler, resumed
     path = plan.folder / journals.JOURNAL_FILE
     try:

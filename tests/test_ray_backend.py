@@ -369,6 +369,10 @@ def test_a_paused_trial_resumes_on_the_other_node_and_stop_and_failure_are_recor
         assert "failing on purpose" in "".join(backend.stderr(2))
     finally:
         backend.stop_all()
+    # The run could be resumed: checkpoints (and the node's output) are kept until the run is over for good.
+    assert json.loads((tmp_path / "storage" / "0" / "checkpoints" / "state.json").read_text()) == {"epoch": 6}
+    assert (tmp_path / "storage" / "0" / "node-std.out").read_text() == "".join(backend.stdout(0))
+    backend.discard_checkpoints()
     assert not (tmp_path / "storage").exists()  # checkpoints deleted, no empty folders left
     assert_nothing_left(script)
 
@@ -457,3 +461,93 @@ def test_ctrl_c_on_a_local_ray_instance_stops_it_too(quick_script, tmp_path):
     alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [p.cmdline()[:2] for p in alive]
     assert read_results(folder)[2]["status"] == "interrupted"
+
+
+# --resume of a Ray run ------------------------------------------------------------------------------------------
+
+def _add_an_unread_report(trial_folder: Path, node_output: Path, checkpoint: Path) -> int:
+    """As a script on a node would, just before its launcher was killed: checkpoint the next epoch and print its
+    report (loss 123.0), which reaches the node's output in the storage but never the tuner; that epoch."""
+    last = json.loads([line for line in node_output.read_text().splitlines() if "[tune-metric]" in line][-1]
+                      .split(": ", 1)[1])
+    epoch = last["epoch"] + 1
+    checkpoint.write_text(json.dumps({"epoch": epoch}))
+    report = {**last, "epoch": epoch, "loss": 123.0, "st_worker_timestamp": time.time(),
+              "st_worker_iter": last.get("st_worker_iter", 0) + 1}
+    with open(node_output, "a") as lines:
+        lines.write("[tune-metric]: " + json.dumps(report) + "\n")
+    return epoch
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_an_interrupted_ray_run_resumes_from_its_checkpoints_losing_nothing(signum, ray_cluster, tmp_path):
+    """kill -9 (or Ctrl-C) of the launcher mid-run: nothing stays on the cluster, the checkpoints stay in the storage,
+    and --resume replays the journal, restarts the running trials from their checkpoints and completes the run as if
+    never interrupted."""
+    import ConfigSpace as CS
+
+    from analysis.load import run_status
+
+    script, space, storage = tmp_path / "checkpointing.py", tmp_path / "space.json", tmp_path / "storage"
+    script.write_text(CHECKPOINT_SCRIPT)
+    config_space = CS.ConfigurationSpace()
+    config_space.add([CS.UniformFloatHyperparameter("x", 0, 1), CS.Constant("epochs", 8), CS.Constant("sleep", 0.4)])
+    config_space.to_json(space)
+    storage.mkdir()
+    folder, checkpoints = tmp_path / "results" / "cut", storage / "cut"
+    launcher = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "launchers" / "launch_random_search.py"),
+         *custom_flags(script, space, "--n-workers", "2", "--max-num-trials", "3", "--max-resource", "8",
+                       "--experiment-name", "cut"),
+         "--backend", "ray", "--ray-address", ray_cluster.address, "--storage", str(storage)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        # (the launcher's command line names the script too)
+        wait_for(lambda: (folder / "results.csv").exists() and len(pd.read_csv(folder / "results.csv")) >= 2
+                 and len([p for p in processes_running(script) if p.pid != launcher.pid]) == 2, 120,
+                 "two running trials")
+        os.killpg(launcher.pid, signum)
+        launcher.communicate(timeout=60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.communicate()
+    assert launcher.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 130)
+    # Killed, the trials die with their runners, which Ray ends with the launcher (their driver).
+    wait_for(lambda: not processes_running(script), 30, "the trials to end with their launcher")
+    assert_nothing_left(script)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert run_status(metadata) == "interrupted"
+    before = pd.read_csv(folder / "results.csv")
+    cut = [int(path.parent.parent.name) for path in checkpoints.glob("*/checkpoints/state.json")
+           if json.loads(path.read_text())["epoch"] < 7]
+    assert cut, "no trial was cut short, or its checkpoint was not kept"
+    unread, epoch = None, None
+    if signum == signal.SIGKILL:  # a report only the node got: made here, not to hang on the timing of the kill
+        unread = cut[0]
+        epoch = _add_an_unread_report(folder / "trials" / str(unread), checkpoints / str(unread) / "node-std.out",
+                                      checkpoints / str(unread) / "checkpoints" / "state.json")
+
+    run = launch(None, "--resume", "cut", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    results, trials, metadata = read_results(folder)
+    assert metadata["status"] == "finished" and len(metadata["resumed"]) == 1 and metadata["backend"] == "ray"
+    kept = before.merge(results, how="left", indicator=True)
+    assert (kept["_merge"] == "both").all()  # every report written before the interruption is still there, unchanged
+    assert len(trials) == 3 and set(trials["status"]) == {"Completed"} and len(results) == 3 * 8
+    for trial_id, epochs in results.groupby("trial_id")["epoch"]:  # no epoch trained twice or skipped
+        assert list(epochs) == list(range(1, 9)), (trial_id, list(epochs))
+    # The trials cut short went on from their checkpoints, in a second run each.
+    restarted = results[results["resumed_from"] > 0]
+    assert set(cut) <= set(restarted["trial_id"])
+    assert all(len((folder / "trials" / str(trial_id) / "nodes").read_text().splitlines()) == 2 for trial_id in cut)
+    if unread is not None:  # the report that reached only the node's output is there once, and the trial went on
+        assert results.loc[results["loss"] == 123.0, ["trial_id", "epoch"]].values.tolist() == [[unread, epoch]]
+        assert "123.0" in (folder / "trials" / str(unread) / "std.out").read_text()
+        assert restarted.loc[restarted["trial_id"] == unread, "resumed_from"].eq(epoch).all()
+    new = results.merge(before, how="left", indicator=True)["_merge"].eq("left_only").to_numpy()
+    assert results.loc[new, "tuner_time"].min() >= before["tuner_time"].max()  # the clock goes on where it stopped
+    # Checkpoints and the nodes' output were removed once the run was over.
+    assert not checkpoints.exists() and not list(storage.iterdir())
+    assert_nothing_left(script)

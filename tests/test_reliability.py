@@ -270,7 +270,7 @@ CATALOGUE = [
     (["--resume", "done"], None, 2, "it finished, so there is nothing to resume"),
     (["--resume", "alive"], None, 2, "it is still running (process"),
     (["--resume", "old"], None, 2, "does not record the flags it was started with"),
-    (["--resume", "ray-run"], None, 2, "ran on the ray backend, which cannot be resumed"),
+    (["--resume", "ray-run"], None, 2, "it has no journal.jsonl"),
     (["--resume", "nojournal"], None, 2, "it has no journal.jsonl"),
     (["--resume", "rs-run", "--seed", "3"], None, 2, "give no other flag than --results-dir and --verbose (got "
                                                      "--seed)"),
