@@ -335,7 +335,8 @@ class SimulationEngine:
         trial = state.trial
         seed = self._table_seed(state)
         config = {k: v for k, v in trial.config.items() if k in self._config_keys}
-        curve = np.asarray(self.blackbox.objective_function(config, seed=seed))
+        # Python lists from here: a curve has a handful of rows, for which numpy's per-call cost is the larger one.
+        table = np.asarray(self.blackbox.objective_function(config, seed=seed)).tolist()
         fidelities, low = self._fidelities, self._lowest
         top = self._highest
         if self.max_resource_attr is not None and self.max_resource_attr in trial.config:
@@ -346,22 +347,23 @@ class SimulationEngine:
         if state.paused_at is not None:
             # Resume from the checkpoint: later epochs only, their times counted from the resume (Syne Tune's rule).
             at_pause = [i for i in rows if fidelities[i] == state.paused_at]
-            offset = float(curve[at_pause[0], column]) if at_pause else 0.0
+            offset = float(table[at_pause[0]][column]) if at_pause else 0.0
             rows = [i for i in rows if fidelities[i] > state.paused_at]
-        values = curve[rows]
-        elapsed = values[:, column] if offset is None else values[:, column] - offset
+        values = [table[i] for i in rows]
+        elapsed = [row[column] for row in values] if offset is None else [row[column] - offset for row in values]
         trial_id = trial.trial_id
         delay_result = self.delays.on_trial_result
         time_final = time_event
-        if len(elapsed) and elapsed[0] >= _MIN_TIME_STEP and (elapsed[1:] >= elapsed[:-1] + _MIN_TIME_STEP).all():
+        if elapsed and elapsed[0] >= _MIN_TIME_STEP and \
+                all(later >= earlier + _MIN_TIME_STEP for earlier, later in zip(elapsed, elapsed[1:])):
             # The table's times already rise by the least step Syne Tune keeps (the usual case): nothing to move.
-            for row, i, since_start in zip(values.tolist(), rows, elapsed.tolist()):
+            for row, i, since_start in zip(values, rows, elapsed):
                 time_result = time_event + since_start
                 self._push(time_result + delay_result, _RESULT, trial_id, (row, fidelities[i]))
                 time_final = time_result
         else:
             previous = None
-            for row, i, since_start in zip(values.tolist(), rows, elapsed.tolist()):
+            for row, i, since_start in zip(values, rows, elapsed):
                 moved = max(since_start, _MIN_TIME_STEP) if previous is None else \
                     max(since_start, previous + _MIN_TIME_STEP)
                 if offset is None:

@@ -16,7 +16,7 @@ random search's, and how many seeds found a top-10 class and how fast; and the t
 starts that repeated a configuration (by official class) already started in the run. ``--scaling`` adds the wall
 time per trial of BOHB and Hyperband runs of growing length.
 
-    python perf/compare_schedulers.py                       # both tables, 20 seeds, 250 s: ~15 min on 2 cores
+    python perf/compare_schedulers.py                       # both tables, 20 seeds, 250 s: ~4 min on 2 cores
     python perf/compare_schedulers.py --tables synthetic --seeds 5 --time 500
 """
 from __future__ import annotations

@@ -37,14 +37,15 @@ class FreshSampler:
 
     def check(self, vector: np.ndarray) -> tuple[dict[str, Any], Hashable] | None:
         """The configuration of ``vector`` and its key if it may start, else None (do not change the dict)."""
-        if self._finite:  # the same vectors come up again and again: decode each once
-            token = vector.tobytes()
-            if token not in self._decoded:
-                self._decoded[token] = self._decode(vector)
-            found = self._decoded[token]
-        else:
-            found = self._decode(vector)
+        found = self._decode_once(vector) if self._finite else self._decode(vector)
         return found if found is not None and self.seen.is_new(found[1]) else None
+
+    def _decode_once(self, vector: np.ndarray) -> tuple[dict[str, Any], Hashable] | None:
+        """``_decode`` of a finite space's vector, remembered: the same vectors come up again and again."""
+        token = vector.tobytes()
+        if token not in self._decoded:
+            self._decoded[token] = self._decode(vector)
+        return self._decoded[token]
 
     def _decode(self, vector: np.ndarray) -> tuple[dict[str, Any], Hashable] | None:
         """The configuration of ``vector`` and its key, or None if the benchmark cannot evaluate it."""
@@ -93,5 +94,5 @@ class FreshSampler:
         vectors = self.space.enumerate()
         if vectors is None:
             return None
-        pool = [found for found in map(self._decode, vectors) if found is not None]
+        pool = [found for found in map(self._decode_once, vectors) if found is not None]
         return [pool[i] for i in self.rng.permutation(len(pool))]
