@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -11,10 +12,19 @@ import numpy as np
 import pytest
 from syne_tune.report import retrieve
 
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_MNIST10K = REPO_ROOT.parent / "shared" / "datasets" / "mnist10k"
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+def default_signals():
+    """``preexec_fn`` for a launcher a test signals: SIGINT and SIGHUP as a terminal delivers them. A test runner
+    started in the background or under nohup ignores them, and a child inherits an ignored signal (and Python then
+    raises no KeyboardInterrupt for it)."""
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO_ROOT, read_results
+from conftest import REPO_ROOT, default_signals, read_results
 from launchers.compare import main
 
 RUNS = ["hyperband-seed0", "hyperband-seed1", "random_search-seed0", "random_search-seed1"]
@@ -103,7 +103,8 @@ def test_an_interrupted_comparison_keeps_complete_csvs_and_a_rerun_finishes_it(n
     out = tmp_path / "cmp"
     command = [sys.executable, str(REPO_ROOT / "launchers" / "compare.py"),
                *flags(nb201_table_path, out, "--seeds", "3", "--max-num-trials", "300", "--jobs", "2")]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_signals)
 
     def one_finished() -> bool:
         return any(status(p) == "finished" for p in (out / "runs").glob("*") if (p / "metadata.json").exists())

@@ -11,7 +11,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from conftest import REPO_ROOT, custom_flags, launch, read_results
+from conftest import REPO_ROOT, custom_flags, default_signals, launch, read_results
 from launchers.cli import build_parser, parse_args, table_seed
 from schedulers.budget import Budget
 from schedulers.registry import SCHEDULERS
@@ -281,7 +281,7 @@ def test_sigint_stops_every_trial_and_leaves_readable_csvs(quick_script, tmp_pat
     process = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "launchers" / "launch_hyperband.py"),
          *custom_flags(script, space, "--n-workers", "2", "--experiment-name", "int")],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     folder = tmp_path / "results" / "int"
     deadline = time.time() + 60
     while time.time() < deadline:  # wait until trials have reported and the CSVs were written

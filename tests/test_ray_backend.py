@@ -17,7 +17,7 @@ import psutil
 import pytest
 from syne_tune.optimizer.scheduler import SchedulerDecision, TrialScheduler, TrialSuggestion
 
-from conftest import REPO_ROOT, custom_flags, launch, read_results
+from conftest import REPO_ROOT, custom_flags, default_signals, launch, read_results
 from launchers.cli import parse_args
 from schedulers.registry import SCHEDULERS
 from launchers.results import TRIAL_COLUMNS
@@ -418,7 +418,8 @@ def test_ctrl_c_leaves_nothing_running_on_the_cluster(ray_cluster, quick_script,
         [sys.executable, str(REPO_ROOT / "launchers" / "launch_random_search.py"),
          *custom_flags(script, space, "--n-workers", "2", "--experiment-name", "int"), "--backend", "ray",
          "--ray-address", ray_cluster.address],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=default_signals)
     folder = tmp_path / "results" / "int"
     try:
         wait_for(lambda: (folder / "results.csv").exists() and len(pd.read_csv(folder / "results.csv")) >= 5
@@ -443,7 +444,8 @@ def test_ctrl_c_on_a_local_ray_instance_stops_it_too(quick_script, tmp_path):
     process = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "launchers" / "launch_random_search.py"),
          *custom_flags(script, space, "--n-workers", "2", "--experiment-name", "local-ray"), "--backend", "ray"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=default_signals)
     folder = tmp_path / "results" / "local-ray"
     try:
         wait_for(lambda: (folder / "results.csv").exists() and len(pd.read_csv(folder / "results.csv")) >= 3
@@ -501,7 +503,8 @@ def test_an_interrupted_ray_run_resumes_from_its_checkpoints_losing_nothing(sign
          *custom_flags(script, space, "--n-workers", "2", "--max-num-trials", "3", "--max-resource", "8",
                        "--experiment-name", "cut"),
          "--backend", "ray", "--ray-address", ray_cluster.address, "--storage", str(storage)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=default_signals)
     try:
         # (the launcher's command line names the script too)
         wait_for(lambda: (folder / "results.csv").exists() and len(pd.read_csv(folder / "results.csv")) >= 2

@@ -21,7 +21,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from conftest import REPO_ROOT, read_results
+from conftest import REPO_ROOT, default_signals, read_results
 from launchers.cli import main, parse_args
 from schedulers.registry import SCHEDULERS
 
@@ -578,7 +578,8 @@ def _launcher(script: Path, space: Path, name: str, tmp_path: Path, *more: str) 
     return subprocess.Popen([sys.executable, str(REPO_ROOT / "launchers" / "launch.py"),
                              *custom(script, space, "--scheduler", "random_search", "--n-workers", "2",
                                      "--experiment-name", name, *more)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
 
 
 def _wait_for_reports(folder: Path, n: int, timeout: float = 60):
