@@ -1,7 +1,6 @@
 """The local backend: every trial is a process running the benchmark's training script on this machine."""
 import os
 import shutil
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from syne_tune.util import dump_json_with_numpy
 
 from backends import trial_process
 from backends.registry import BackendSetup
+from backends.resumable import register_trials
 from benchmarks.registry import Benchmark
 
 # Seconds the tuner sleeps while all workers are busy; Syne Tune's default of 5 s adds seconds to every trial.
@@ -85,15 +85,8 @@ class TrialProcessBackend(LocalBackend):
             shutil.rmtree(trial_path, ignore_errors=True)
 
     def prepare_resume(self, configs: dict[int, dict[str, Any]], resumable: set[int], reports: dict[int, int]):
-        """Know the trials of an interrupted run: ``configs`` by trial id (ids 0..n-1), which of them the scheduler
-        may resume (paused, or running when the run was interrupted), and how many reports of each were taken
-        into account (later lines of their output are read as new reports)."""
-        self.trial_ids = sorted(configs)
-        for trial_id, config in configs.items():
-            status = Status.paused if trial_id in resumable else Status.completed
-            self._trial_dict[trial_id] = TrialResult(trial_id=trial_id, config=config, creation_time=datetime.now(),
-                                                     status=status, metrics=[])
-            self._last_metric_seen_index[trial_id] = reports.get(trial_id, 0)
+        """Know the trials of an interrupted run (``resumable.register_trials``)."""
+        register_trials(self, configs, resumable, reports)
 
 
 def start(benchmark: Benchmark, n_workers: int, table_seed: str | int = "mean", seed: int = 0) -> BackendSetup:

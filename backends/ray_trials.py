@@ -32,6 +32,7 @@ from syne_tune.report import retrieve
 from syne_tune.util import dump_json_with_numpy
 
 from backends.ray_runner import RunOutput, TrialRunner
+from backends.resumable import register_trials
 
 logger = logging.getLogger(__name__)
 
@@ -286,15 +287,10 @@ class RayTrialBackend(TrialBackend):
                 self.delete_checkpoint(int(folder.name))
 
     def prepare_resume(self, configs: dict[int, dict[str, Any]], resumable: set[int], reports: dict[int, int]):
-        """Know the trials of an interrupted run: ``configs`` by trial id (ids 0..n-1), which of them the scheduler
-        may resume (paused, or running when the run was interrupted), and how many reports of each it took into
-        account (later report lines of their output are new reports, taken when they are resumed)."""
-        self.trial_ids = sorted(configs)
-        for trial_id, config in configs.items():
-            status = Status.paused if trial_id in resumable else Status.completed
-            self._trial_dict[trial_id] = TrialResult(trial_id=trial_id, config=config, creation_time=datetime.now(),
-                                                     status=status, metrics=[])
-            self._last_metric_seen_index[trial_id] = reports.get(trial_id, 0)
+        """Know the trials of an interrupted run (``resumable.register_trials``); the resumable ones are held paused
+        until resumed, and their reports that only a node read are recovered then."""
+        register_trials(self, configs, resumable, reports)
+        for trial_id in configs:
             if trial_id in resumable:
                 self._held[trial_id] = Status.paused
                 self._unrecovered.add(trial_id)
