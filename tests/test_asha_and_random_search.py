@@ -114,7 +114,7 @@ def test_random_search_picks_each_class_with_the_share_of_its_members():
     """The first class drawn is a class of 1 member a fifth as often as a class of 4 (uniform draws over cells)."""
     space = {"a": choice([0, 1, 2, 3, 4])}
     firsts = Counter()
-    for seed in range(2000):
+    for seed in range(800):
         ours = RandomSearch(space, "loss", "min", seed, config_key=lambda c: min(c["a"], 1))
         firsts[min(ours.suggest().config["a"], 1)] += 1
-    assert abs(firsts[0] / 2000 - 0.2) < 0.03
+    assert abs(firsts[0] / 800 - 0.2) < 0.045  # 3.2 standard errors; a uniform pick among classes gives 0.5

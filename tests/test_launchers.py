@@ -291,7 +291,7 @@ def test_sigint_stops_every_trial_and_leaves_readable_csvs(quick_script, tmp_pat
     trial_processes = psutil.Process(process.pid).children(recursive=True)
     assert trial_processes
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = process.communicate(timeout=120)  # (a busy machine stops trials slowly)
     assert process.returncode == 130, stderr
     time.sleep(0.5)
 

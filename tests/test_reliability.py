@@ -695,7 +695,7 @@ def test_a_signal_stops_every_trial_and_exits_128_plus_its_number(signum, code, 
     _wait_for_reports(tmp_path / "results" / "sig", 3)
     trials = _trial_processes(launcher)
     launcher.send_signal(signum)
-    out, err = launcher.communicate(timeout=60)
+    out, err = launcher.communicate(timeout=120)
     assert launcher.returncode == code, err
     assert _gone_within(trials, 2)
     _, trials_csv, metadata = read_results(tmp_path / "results" / "sig")
