@@ -75,9 +75,13 @@ class TrialProcessBackend(LocalBackend):
         """Stop the trials still running, keeping their checkpoints (see ``discard_checkpoints``); Syne Tune's would
         delete them, and with them the chance to resume."""
         for trial_id, process in list(self.trial_subprocess.items()):
-            if process.poll() is None and self._read_status(trial_id) == Status.in_progress:
+            if process.poll() is not None:
+                continue
+            if self._read_status(trial_id) == Status.in_progress:
                 self._stop_trial(trial_id=trial_id, result=None)
                 self._cleanup_after_trial(trial_id)
+            else:  # marked paused or stopped, but a Ctrl-C cut that short before the process was ended
+                trial_process.kill_group(process)
 
     def discard_checkpoints(self):
         """Remove every trial's checkpoints: the run is over and will not be resumed."""
