@@ -50,10 +50,22 @@ class DataSplits:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch, numpy and Python's `random`."""
+    """Seed torch, numpy and Python's `random`; where a GPU is present, make its kernels deterministic too."""
+    if torch.cuda.is_available():
+        _deterministic_cuda()
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
+
+
+def _deterministic_cuda() -> None:
+    """Same seed, same numbers on a GPU as on a CPU: cuDNN's backward convolutions otherwise pick atomic-add
+    kernels, and the same run gave other weights after one epoch (tests/test_cuda.py, on an H200). cuBLAS needs a
+    fixed workspace, which only takes effect before its first use. An op with no deterministic kernel warns."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def count_parameters(model: nn.Module) -> int:
