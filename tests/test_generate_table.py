@@ -120,6 +120,11 @@ def test_build_makes_a_table_whose_values_match_the_lines_and_a_true_card(runs, 
         assert f"same answers (Spearman): {spearmanr(final, test).statistic:.3f}" in card
     seed_diff = [r["metrics"]["valid_error"][0][-1] - r["metrics"]["valid_error"][1][-1] for r in working]
     assert f"noise standard deviation of {np.std(seed_diff, ddof=1) / np.sqrt(2):.4f}" in card
+    if len(working) > 2:
+        r = spearmanr([r["metrics"]["valid_error"][0][-1] for r in working],
+                      [r["metrics"]["valid_error"][1][-1] for r in working]).statistic
+        assert f"Two independent answers would agree at about {2 * r / (1 + r):.3f}" in card
+        assert f"answer vs answer {2 * r / (1 + r):.3f} {'meets' if 2 * r / (1 + r) >= 0.7 else 'misses'} 0.7" in card
     assert "4 of the 6466 classes" in card and "are not answered" in card
 
 

@@ -46,7 +46,22 @@ def figures(table: NB201Table) -> dict[str, float]:
         out["seed_sd"] = float(np.std(a - b, ddof=1) / np.sqrt(2))  # one seed's noise
         out["answer_se"] = out["seed_sd"] / np.sqrt(len(table.seeds))  # the noise of the mean over the seeds
         out["seed_pairs"] = int(both.sum())
+        # Spearman-Brown: how two independent answers, each the mean of the seeds, would agree (the setting
+        # experiment's "run vs run", which a table of one answer per class cannot measure directly).
+        n, r = len(table.seeds), out["seed_vs_seed"]
+        out["answer_vs_answer"] = n * r / (1 + (n - 1) * r)
     return out
+
+
+def target_line(f: dict[str, float]) -> str:
+    """How the table's figures stand against the setting experiment's targets."""
+    from .setting_experiment import TARGETS
+    checks = [("validation vs test", f["valid_vs_test"], TARGETS["valid_vs_test"]),
+              ("answer vs answer", f.get("answer_vs_answer", float("nan")), TARGETS["run_vs_run"]),
+              ("epoch max/3 vs max", f["early_vs_final"], TARGETS["early_vs_final"])]
+    parts = [f"{name} {value:.3f} {'meets' if value >= target else 'misses'} {target}"
+             for name, value, target in checks]
+    return f"- Against the setting experiment's targets: {'; '.join(parts)}."
 
 
 def _histogram(values: np.ndarray, edges: list[float]) -> list[str]:
@@ -131,7 +146,9 @@ def card_markdown(table: NB201Table, experiment: list[str] | None = None) -> str
             f"- Seed {setting['seeds'][0]} vs seed {setting['seeds'][1]} (Spearman over {f['seed_pairs']:,} classes): "
             f"{f['seed_vs_seed']:.3f}. One seed's final validation error has a noise standard deviation of "
             f"{f['seed_sd']:.4f}; the table's answer, the mean of {len(setting['seeds'])} seeds, a standard error of "
-            f"{f['answer_se']:.4f}.",
+            f"{f['answer_se']:.4f}. Two independent answers would agree at about {f['answer_vs_answer']:.3f} "
+            f"(Spearman-Brown from the seed-vs-seed correlation).",
+            target_line(f),
             "",
             f"So two answers that differ by less than about {2 * np.sqrt(2) * f['answer_se']:.4f} (twice the "
             "standard error of a difference) are not distinguished by this table, and a method comparison on it "
