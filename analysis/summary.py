@@ -117,6 +117,25 @@ def _config_text(config: dict) -> str:
     return ", ".join(f"{k}={_fmt(v)}" for k, v in config.items())
 
 
+def noise_note(experiments: Sequence[Experiment], metric: str) -> list[str]:
+    """What differences the benchmark's table resolves, from the noise its runs recorded (largest if they differ)."""
+    noises = [e.metadata.get("table_noise") for e in experiments]
+    noises = [n for n in noises if n]
+    if not noises:
+        return []
+    n = max(noises, key=lambda n: n["answer_se"])
+    if n["seeds_per_answer"] == 1:
+        answers = "one seed"
+    else:
+        answers = f"the mean of {n['seeds_per_answer']} seeds; one seed's standard deviation {_fmt(n['seed_sd'])}"
+    which = " (the noisiest of these runs' settings)" if len({x["answer_se"] for x in noises}) > 1 else ""
+    return ["", f"The table's {metric} is a measurement with noise, estimated from its seeds: each answer "
+                f"({answers}) has a standard error of {_fmt(n['answer_se'])}{which}. Answers closer than "
+                f"{_fmt(2 * 2 ** 0.5 * n['answer_se'])} (twice the standard error of a difference) are not told "
+                "apart by the table, so neither is a difference between methods smaller than that, however small "
+                "their standard errors over seeds."]
+
+
 def summary_markdown(experiments: Sequence[Experiment], target: float | None = None,
                      figures: Sequence[str | Path] = ()) -> str:
     """The summary as markdown: per benchmark, the best configuration of each experiment and a table per method.
@@ -190,6 +209,7 @@ def summary_markdown(experiments: Sequence[Experiment], target: float | None = N
                          _pm(r["time_mean"], r["time_se"]) if r["reached"] else "not reached"])
         lines += _table(["method", "seeds", f"final {metric}", *([f"final {test}"] if test else []),
                          *(["estimated"] if estimates else []), "reached target", f"time to target ({unit})"], rows)
+        lines += noise_note(exps, metric)
         silent = [f"{r['method']} {r['n_silent']}" for _, r in summary.iterrows() if r["n_silent"]]
         if silent:
             lines += ["", f"Runs without any report of {metric}, not counted as seeds: {', '.join(silent)}."]

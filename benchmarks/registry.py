@@ -51,6 +51,9 @@ class Benchmark:
     sampling_note: str | None = None
     # The training seeds a table holds (for --table-seed N).
     table_seeds: tuple[int, ...] = ()
+    # One seed's measured noise (standard deviation) in the table's final metric, where the table holds two or
+    # more seeds: what differences its answers can resolve (recorded in metadata.json, printed by the summary).
+    seed_noise: float | None = None
     # Where configurations can be equivalent (two NAS-Bench-201 cells of one class are the same network): a key
     # equal for equivalent configurations, so that schedulers never run the same thing twice.
     config_key: Callable[[dict[str, Any]], Any] | None = None
@@ -105,6 +108,7 @@ def _nasbench201_class(config: dict[str, Any]) -> int:
 
 def _nasbench201(dataset: str | None) -> Benchmark:
     from benchmarks.nasbench201.answers import ClassAnswers
+    from benchmarks.nasbench201.card import seed_noise
     from benchmarks.nasbench201.encoding import NUM_ARCHS, config_to_index
     from benchmarks.nasbench201.space import config_space
     from benchmarks.nasbench201.table import DEFAULT_TABLE, TableError, load_named_table
@@ -144,6 +148,7 @@ def _nasbench201(dataset: str | None) -> Benchmark:
         accepts=accepts,
         sampling_note=note,
         table_seeds=tuple(table.seeds),
+        seed_noise=noise[0] if (noise := seed_noise(table)) else None,
         config_key=_nasbench201_class,
     )
 

@@ -34,6 +34,14 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def table_noise(seed_noise: float | None, n_seeds: int, table_seed: str | int) -> dict[str, float] | None:
+    """The noise of the table's answers this run sees: one seed's (``--table-seed random|N``) or the mean's."""
+    if seed_noise is None:
+        return None
+    per_answer = n_seeds if table_seed == "mean" else 1
+    return {"seed_sd": seed_noise, "seeds_per_answer": per_answer, "answer_se": seed_noise / per_answer ** 0.5}
+
+
 def experiment_metadata(plan: LaunchPlan, config_space: dict[str, Any]) -> dict[str, Any]:
     """What ``metadata.json`` records about the run (times and status are added by the writer)."""
     args, benchmark = plan.args, plan.benchmark
@@ -51,6 +59,7 @@ def experiment_metadata(plan: LaunchPlan, config_space: dict[str, Any]) -> dict[
         "backend": plan.backend.name,
         "table_seed": args.table_seed if plan.backend.uses_table else None,
         "sampling": benchmark.sampling_note or "the whole config space",
+        "table_noise": table_noise(benchmark.seed_noise, len(benchmark.table_seeds), args.table_seed),
         "dataset": benchmark.dataset,
         "dataset_path": args.dataset_path,
         "training_script": str(benchmark.script) if benchmark.script else None,

@@ -15,7 +15,7 @@ import conftest
 from conftest import REPO_ROOT, reports, stable
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")]
 
 NB201_SCRIPT = REPO_ROOT / "training_scripts" / "nasbench201_train.py"
 MNIST_SCRIPT = REPO_ROOT / "training_scripts" / "mnist_convnet.py"

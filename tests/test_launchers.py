@@ -20,8 +20,8 @@ RESULTS_COLUMNS = ["trial_id", "tuner_time", "epoch", "valid_error", "valid_loss
 TRIALS_COLUMNS = ["trial_id", "status", "epochs", "best_metric", "last_metric", "start_time", "end_time",
                   "estimated"]
 METADATA_KEYS = {"experiment_name", "benchmark", "metric", "mode", "budget", "scheduler", "scheduler_kwargs",
-                 "trial_columns", "seed", "n_workers", "backend", "table_seed", "stop_criterion", "config_space",
-                 "command_line", "versions", "start_time", "end_time", "status"}
+                 "trial_columns", "seed", "n_workers", "backend", "table_seed", "sampling", "table_noise",
+                 "stop_criterion", "config_space", "command_line", "versions", "start_time", "end_time", "status"}
 
 
 def parse_error(capsys, *flags: str, scheduler: str | None = "bohb") -> str:

@@ -227,6 +227,7 @@ def test_working_cells_are_those_with_a_path_and_never_share_a_class_with_degene
         assert enc.is_working(index) == has_path
         working.append(has_path)
     assert sum(working) == 15284
+    assert enc.working_mask(range(enc.NUM_ARCHS)).tolist() == working  # the vectorised form
     for rep in enc.class_representatives():
         assert len({working[m] for m in enc.class_members(rep)}) == 1
     assert sum(not enc.is_working(rep) for rep in enc.class_representatives()) == 5

@@ -134,6 +134,28 @@ def test_table_seed_chooses_the_answer_and_only_measured_cells_are_proposed(
     assert list(trials["estimated"]) == [False] * len(trials)
 
 
+@pytest.mark.parametrize("table_seed", ["mean", "random"])
+def test_the_tables_noise_reaches_metadata_and_the_summary(table_seed, nb201_table_path, tmp_path,
+                                                           launch_in_process):
+    """The noise measured between the table's seeds (over working cells with both) is what the summary says
+    differences must exceed: the mean of the two seeds has a standard error 1/sqrt(2) of one seed's."""
+    from analysis.load import load_experiment
+    from analysis.summary import summary_markdown
+    from benchmarks.nasbench201.encoding import is_working
+
+    simulate_in_process(launch_in_process, tmp_path, nb201_table_path, "random_search", "n", "--max-num-trials", "8",
+                        "--table-seed", table_seed)
+    table = NB201Table.load(nb201_table_path)
+    final = table.array("valid_error")[:, :, -1]
+    rows = [i for i, a in enumerate(table.archs) if is_working(int(a)) and not np.isnan(final[i]).any()]
+    seed_sd = np.std(final[rows, 0] - final[rows, 1], ddof=1) / np.sqrt(2)
+    noise = load_experiment(tmp_path / "results" / "n").metadata["table_noise"]
+    answer_se = seed_sd / np.sqrt(2) if table_seed == "mean" else seed_sd
+    assert noise["seed_sd"] == pytest.approx(seed_sd) and noise["answer_se"] == pytest.approx(answer_se)
+    summary = summary_markdown([load_experiment(tmp_path / "results" / "n")])
+    assert f"has a standard error of {answer_se:.4g}. Answers closer than {2 * np.sqrt(2) * answer_se:.4g}" in summary
+
+
 class _Estimating(Blackbox):
     """The table's blackbox, with the answers of half the configurations marked estimated (as a table with a
     surrogate would), to check that estimates are marked all the way to the summary."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoding import index_to_string, is_working
+from .encoding import index_to_string, working_mask
 from .table import NB201Table
 
 
@@ -20,13 +20,26 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 def working_rows(table: NB201Table) -> np.ndarray:
     """Rows of the working cells (a path from input to output): the degenerate ones would inflate correlations."""
-    return np.array([is_working(int(a)) for a in table.archs])
+    return working_mask(table.archs)
 
 
 def answer(table: NB201Table, metric: str = "valid_error", epoch: int | None = None) -> np.ndarray:
     """The table's answer per row (the mean over seeds) at `epoch` (default: the last)."""
     values = np.nanmean(table.array(metric), axis=1)
     return values[:, (epoch or table.n_epochs) - 1]
+
+
+def seed_noise(table: NB201Table, metric: str = "valid_error") -> tuple[float, int] | None:
+    """One seed's noise in the final `metric`: the standard deviation of the difference between the first two seeds
+    over the working rows that have both, divided by sqrt(2); and how many rows gave it. None with fewer than two
+    seeds or three such rows."""
+    if len(table.seeds) < 2:
+        return None
+    per_seed = table.array(metric)[working_rows(table)][:, :2, -1]
+    both = ~np.isnan(per_seed).any(axis=1)
+    if both.sum() < 3:
+        return None
+    return float(np.std(per_seed[both, 0] - per_seed[both, 1], ddof=1) / np.sqrt(2)), int(both.sum())
 
 
 def figures(table: NB201Table) -> dict[str, float]:
@@ -38,14 +51,13 @@ def figures(table: NB201Table) -> dict[str, float]:
            "iqr": float(np.subtract(*np.quantile(final, [0.75, 0.25]))),
            "valid_vs_test": spearman(final, answer(table, "test_error")[rows]),
            "early_vs_final": spearman(answer(table, epoch=max(1, table.n_epochs // 3))[rows], final)}
-    if len(table.seeds) >= 2:
+    noise = seed_noise(table)
+    if noise is not None:
         per_seed = table.array("valid_error")[rows][:, :2, -1]
         both = ~np.isnan(per_seed).any(axis=1)
-        a, b = per_seed[both, 0], per_seed[both, 1]
-        out["seed_vs_seed"] = spearman(a, b)
-        out["seed_sd"] = float(np.std(a - b, ddof=1) / np.sqrt(2))  # one seed's noise
+        out["seed_vs_seed"] = spearman(per_seed[both, 0], per_seed[both, 1])
+        out["seed_sd"], out["seed_pairs"] = noise
         out["answer_se"] = out["seed_sd"] / np.sqrt(len(table.seeds))  # the noise of the mean over the seeds
-        out["seed_pairs"] = int(both.sum())
         # Spearman-Brown: how two independent answers, each the mean of the seeds, would agree (the setting
         # experiment's "run vs run", which a table of one answer per class cannot measure directly).
         n, r = len(table.seeds), out["seed_vs_seed"]
