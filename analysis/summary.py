@@ -119,10 +119,13 @@ def _config_text(config: dict) -> str:
 
 def noise_note(experiments: Sequence[Experiment], metric: str) -> list[str]:
     """What differences the benchmark's table resolves, from the noise its runs recorded (largest if they differ)."""
-    noises = [e.metadata.get("table_noise") for e in experiments]
-    noises = [n for n in noises if n]
+    recorded = [e.metadata.get("table_noise") for e in experiments]
+    recorded = [n for n in recorded if n]
+    noises = [n for n in recorded if n.get("answer_se") is not None]
     if not noises:
-        return []
+        return ["", f"The table holds one training seed per cell, so it cannot measure the noise of its {metric}: "
+                    "a difference between methods may be the table's noise rather than a result (its card says "
+                    "what is known)."] if recorded else []
     n = max(noises, key=lambda n: n["answer_se"])
     if n["seeds_per_answer"] == 1:
         answers = "one seed"

@@ -34,12 +34,14 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def table_noise(seed_noise: float | None, n_seeds: int, table_seed: str | int) -> dict[str, float] | None:
-    """The noise of the table's answers this run sees: one seed's (``--table-seed random|N``) or the mean's."""
-    if seed_noise is None:
+def table_noise(seed_noise: float | None, n_seeds: int, table_seed: str | int) -> dict[str, Any] | None:
+    """The noise of the table's answers this run sees: one seed's (``--table-seed random|N``) or the mean's; for a
+    table of one seed, which cannot measure it, None values. None where the benchmark has no table."""
+    if not n_seeds:
         return None
     per_answer = n_seeds if table_seed == "mean" else 1
-    return {"seed_sd": seed_noise, "seeds_per_answer": per_answer, "answer_se": seed_noise / per_answer ** 0.5}
+    return {"seed_sd": seed_noise, "seeds_per_answer": per_answer,
+            "answer_se": None if seed_noise is None else seed_noise / per_answer ** 0.5}
 
 
 def experiment_metadata(plan: LaunchPlan, config_space: dict[str, Any]) -> dict[str, Any]:

@@ -236,6 +236,7 @@ def test_launcher_tunes_mnist_convnet_and_writes_documented_results(synthetic_mn
     assert METADATA_KEYS <= set(metadata) and metadata["trial_columns"] == declared
     assert metadata["budget"] == {"resource_attr": "epoch", "min_resource": 1, "max_resource": 2, "eta": 3}
     assert metadata["scheduler"] == scheduler and metadata["status"] == "finished"
+    assert metadata["table_noise"] is None and metadata["sampling"] == "the whole config space"
     assert len(trials) == 3 and set(trials["status"]) <= {"Completed", "Stopped"}
     assert results["valid_error"].between(0, 1).all() and results["epoch"].max() <= 2
     # The printed summary's best is the best of results.csv.

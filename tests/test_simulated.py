@@ -156,6 +156,16 @@ def test_the_tables_noise_reaches_metadata_and_the_summary(table_seed, nb201_tab
     assert f"has a standard error of {answer_se:.4g}. Answers closer than {2 * np.sqrt(2) * answer_se:.4g}" in summary
 
 
+def test_a_table_of_one_seed_says_it_cannot_measure_its_noise(tmp_path, launch_in_process):
+    from analysis.load import load_experiment
+    from analysis.summary import summary_markdown
+
+    simulate_in_process(launch_in_process, tmp_path, "mnist10k", "random_search", "one", "--max-num-trials", "8")
+    experiment = load_experiment(tmp_path / "results" / "one")
+    assert experiment.metadata["table_noise"] == {"seed_sd": None, "seeds_per_answer": 1, "answer_se": None}
+    assert "one training seed per cell, so it cannot measure the noise" in summary_markdown([experiment])
+
+
 class _Estimating(Blackbox):
     """The table's blackbox, with the answers of half the configurations marked estimated (as a table with a
     surrogate would), to check that estimates are marked all the way to the summary."""
