@@ -21,6 +21,23 @@ _MARKS = ("stop", "pause", "end")
 NO_REPORT = "[hpo-toolkit] the script exited with status 0 without reporting any result."
 
 
+def end_open_line(path: Path):
+    """End the last line of a resumed trial's output if its last process left it open.
+
+    With an unbuffered stdout (PYTHONUNBUFFERED=1, usual in containers) a report's text and its newline are two
+    writes; a trial paused between them left `[tune-metric]: {...}` without a newline, the next process appended its
+    first report to that line, and Syne Tune's parser failed the whole run on the joined line."""
+    try:
+        with open(path, "rb+") as f:
+            if f.seek(0, os.SEEK_END) == 0:
+                return
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+    except FileNotFoundError:
+        pass
+
+
 class TrialProcessBackend(LocalBackend):
     """Syne Tune's ``LocalBackend``, made safe to kill and to resume.
 
@@ -49,6 +66,8 @@ class TrialProcessBackend(LocalBackend):
         dump_json_with_numpy(config, str(trial_path / "config.json"))
         env = dict(os.environ)
         self._allocate_gpu(trial_id, env)
+        for name in ("std.out", "std.err"):
+            end_open_line(trial_path / name)
         with open(trial_path / "std.out", "a") as stdout, open(trial_path / "std.err", "a") as stderr:
             self.trial_subprocess[trial_id] = trial_process.start(argv, stdout, stderr, env)
         self._busy_trial_id_candidates.add(trial_id)

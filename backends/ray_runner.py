@@ -109,8 +109,14 @@ class TrialRunner:
                 self._returncode = code
                 self._changed.notify_all()
 
+    def ready(self) -> str:
+        """Answers (with the node) once the actor runs: a cluster without room for it keeps it pending."""
+        return self._node
+
     def _drain(self, run_id: int, stream, lines: list[str], log=None):
         for line in stream:
+            if not line.endswith("\n"):  # the last line of a script ended between a report and its newline
+                line += "\n"
             with self._changed:
                 if self._run_id == run_id:
                     if log is not None:  # first to the shared disk: a line the tuner may never get is kept there

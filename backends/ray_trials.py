@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 10.0
 # Seconds to wait for runners to end their scripts (SIGTERM, then SIGKILL after the runner's grace period).
 STOP_SECONDS = 10.0
+# Seconds a new runner may take to start before its trial moves to a runner that came free (an actor starts in a
+# second or two; one the cluster has no room for never does).
+START_SECONDS = 10.0
 # Each run lists the node it ran on (IP address, Ray node id) in this file of the trial's folder.
 NODES_FILE = "nodes"
 # The script's stdout as its nodes read it, kept with the trial's checkpoints (in the shared storage) until they go.
@@ -53,6 +57,8 @@ class _Run:
     run_id: int
     trial_id: int
     runner: ActorHandle
+    args: list[str]
+    log: str
     poll: ray.ObjectRef | None = None
     out_seen: int = 0
     err_seen: int = 0
@@ -79,6 +85,8 @@ class RayTrialBackend(TrialBackend):
         self._runner_class = ray.remote(TrialRunner)
         self._runners: list[ActorHandle] = []  # every live runner, busy or idle
         self._idle: list[ActorHandle] = []
+        # Runners not known to run yet: their ready() call and when they were asked for.
+        self._pending: dict[ActorHandle, tuple[ray.ObjectRef, float]] = {}
         self._run_ids = itertools.count()
         self._runs: dict[int, _Run] = {}  # trial id -> its current run
         self._metrics: dict[int, list[dict[str, Any]]] = {}
@@ -149,9 +157,8 @@ class RayTrialBackend(TrialBackend):
         for key, value in {**config, ST_CHECKPOINT_DIR: str(checkpoint_dir)}.items():
             args += [f"--{key}", str(value)]
         runner = self._idle.pop() if self._idle else self._new_runner()
-        run = _Run(next(self._run_ids), trial_id, runner)
-        runner.start.remote(run.run_id, args, self._env, os.getcwd(), str(self.node_output_path(trial_id)))
-        run.poll = runner.output.remote(run.run_id, 0, 0, POLL_SECONDS)
+        run = _Run(next(self._run_ids), trial_id, runner, args, str(self.node_output_path(trial_id)))
+        self._start(run)
         self._runs[trial_id] = run
         self._metrics.setdefault(trial_id, [])
         self._held.pop(trial_id, None)
@@ -159,12 +166,50 @@ class RayTrialBackend(TrialBackend):
         self._end_times.pop(trial_id, None)
         logger.info(f"trial {trial_id}: run {run.run_id} of {args}")
 
+    def _start(self, run: _Run):
+        run.runner.start.remote(run.run_id, run.args, self._env, os.getcwd(), run.log)
+        run.poll = run.runner.output.remote(run.run_id, 0, 0, POLL_SECONDS)
+
     def _new_runner(self) -> ActorHandle:
         # SPREAD: trials are independent and heavy, so they share a node only when they must.
         runner = self._runner_class.options(num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial,
                                             max_concurrency=4, scheduling_strategy="SPREAD").remote()
         self._runners.append(runner)
+        self._pending[runner] = (runner.ready.remote(), time.monotonic())
         return runner
+
+    def _rehome(self):
+        """Move runs whose runner the cluster has no room for to runners that have come free.
+
+        Runners are kept for trial after trial, so their resources never return to the cluster: a run waiting for
+        a new runner where --n-workers exceed what the cluster holds would wait for ever (and synchronous
+        Hyperband with it). A runner not started after `START_SECONDS` has not started the script either; it is
+        dropped.
+        """
+        self._refresh_pending()
+        late = time.monotonic() - START_SECONDS
+        waiting = [run for run in self._runs.values()
+                   if run.runner in self._pending and self._pending[run.runner][1] < late]
+        while waiting and self._idle:
+            run = waiting.pop(0)
+            self._drop_pending(run.runner)
+            run.runner, run.run_id = self._idle.pop(), next(self._run_ids)
+            self._start(run)
+            logger.info(f"trial {run.trial_id}: run {run.run_id}, moved to a runner that came free")
+
+    def _refresh_pending(self):
+        """Forget the pending runners that have started since."""
+        if self._pending:
+            refs = [ref for ref, _ in self._pending.values()]
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+            for runner, (ref, _) in list(self._pending.items()):
+                if ref in ready:
+                    del self._pending[runner]
+
+    def _drop_pending(self, runner: ActorHandle):
+        del self._pending[runner]
+        self._runners.remove(runner)
+        _kill(runner)
 
     def _pause_trial(self, trial_id: int, result: dict | None):
         self._end_runs([trial_id])
@@ -180,6 +225,12 @@ class RayTrialBackend(TrialBackend):
     def _end_runs(self, trial_ids: list[int]):
         """End the runs of these trials at once, keeping their last output; a runner that does not answer is killed."""
         runs = [self._runs.pop(trial_id) for trial_id in trial_ids if trial_id in self._runs]
+        self._refresh_pending()
+        for run in [run for run in runs if run.runner in self._pending]:  # never started: nothing to stop
+            runs.remove(run)
+            self._drop_pending(run.runner)
+            self._exit_codes[run.trial_id] = -15
+            self._end_times[run.trial_id] = datetime.now()
         if not runs:
             return
         stops = {run.runner.stop.remote(run.run_id, run.out_seen, run.err_seen): run for run in runs}
@@ -204,6 +255,7 @@ class RayTrialBackend(TrialBackend):
         self._exit_codes[run.trial_id] = -9
         self._end_times[run.trial_id] = datetime.now()
         _kill(run.runner)
+        self._pending.pop(run.runner, None)
         if run.runner in self._runners:
             self._runners.remove(run.runner)
 
@@ -245,6 +297,7 @@ class RayTrialBackend(TrialBackend):
                 self._exit_codes[run.trial_id] = reply.returncode
                 self._end_times[run.trial_id] = datetime.now()
                 self._idle.append(run.runner)
+        self._rehome()
 
     def _status(self, trial_id: int) -> str:
         if trial_id in self._held:
@@ -322,7 +375,7 @@ class RayTrialBackend(TrialBackend):
                 for runner in self._runners:
                     _kill(runner)
         finally:
-            self._runners, self._idle, self._runs = [], [], {}
+            self._runners, self._idle, self._runs, self._pending = [], [], {}, {}
             if self.shutdown_ray and ray.is_initialized():
                 ray.shutdown()
 

@@ -233,3 +233,39 @@ def test_on_the_local_backend_promoted_trials_resume_and_train_each_epoch_once(q
     assert sorted(first["epochs"]) == [1] * 6 + [3] * 2 + [9]
     assert set(first.loc[first["epochs"] == 9, "status"]) == {"Completed"}
     assert len(results) == trials["epochs"].sum()  # epochs trained / epochs needed = 1
+
+
+# As RESUMING_SCRIPT, but a report's text and its newline are two writes with a pause between them, as an unbuffered
+# stdout (PYTHONUNBUFFERED=1, common in containers) writes Syne Tune's report: a trial paused in between leaves its
+# last line open.
+SPLIT_REPORT_SCRIPT = RESUMING_SCRIPT.replace("from syne_tune import Reporter", "import sys").replace(
+    "report = Reporter()", "").replace(
+    "    report(epoch=epoch, loss=(args.x - 0.3) ** 2 + 1.0 / epoch + (0.2 if args.kind == \"b\" else 0.0))",
+    "    loss = (args.x - 0.3) ** 2 + 1.0 / epoch + (0.2 if args.kind == \"b\" else 0.0)\n"
+    "    report = {'epoch': epoch, 'loss': loss, 'st_worker_timestamp': time.time()}\n"
+    "    sys.stdout.write('[tune-metric]: ' + json.dumps(report))\n"
+    "    sys.stdout.flush()\n"
+    "    time.sleep(0.5)\n"
+    "    sys.stdout.write('\\n')\n"
+    "    sys.stdout.flush()")
+
+
+@pytest.mark.slow
+def test_a_trial_paused_before_its_reports_newline_resumes_on_a_line_of_its_own(quick_script, tmp_path):
+    from conftest import custom_flags, launch, read_results
+
+    script, space = quick_script
+    assert "time.sleep(0.5)" in SPLIT_REPORT_SCRIPT and "Reporter" not in SPLIT_REPORT_SCRIPT
+    script.write_text(SPLIT_REPORT_SCRIPT)
+    run = launch(None, "--scheduler", "hyperband", *custom_flags(script, space, "--n-workers", "3",
+                                                                 "--max-num-trials", "14", "--experiment-name", "hb"),
+                 cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    results, trials, _ = read_results(tmp_path / "results" / "hb")
+    reported = results.groupby("trial_id")["epoch"].apply(list)
+    assert all(epochs == list(range(1, len(epochs) + 1)) for epochs in reported)
+    first = trials[trials["iteration"] == 0]  # its promoted trials resumed and reported
+    assert sorted(first["epochs"]) == [1] * 6 + [3] * 2 + [9]
+    opened = [p for p in (tmp_path / "results" / "hb" / "trials").glob("*/std.out")
+              if "}[tune-metric]" in p.read_text()]
+    assert not opened

@@ -6,6 +6,7 @@ tests can see every trial process; each trial's ``nodes`` file says which Ray no
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -247,6 +248,31 @@ def test_hyperband_promotions_on_two_nodes_resume_from_the_shared_storage(ray_cl
     assert not list((tmp_path / "results" / "hb" / "trials").glob("*/checkpoints")) and not list(storage.iterdir())
     runs = nodes_of(tmp_path / "results" / "hb")
     assert len({node for nodes in runs.values() for node in nodes}) == 2 and max(map(len, runs.values())) >= 2
+
+
+@pytest.mark.slow
+def test_more_workers_than_the_cluster_holds_wait_for_a_runner_that_comes_free(ray_cluster, quick_script, tmp_path):
+    """Three workers on a cluster with room for two trials: the third waits for a runner that comes free (runners
+    are reused, so the cluster frees nothing: it used to wait for ever, and synchronous Hyperband's rung with it).
+    The script writes each report and its newline apart, as an unbuffered stdout does."""
+    from test_hyperband_sync import SPLIT_REPORT_SCRIPT
+
+    script, space = quick_script
+    script.write_text(SPLIT_REPORT_SCRIPT)
+    run = launch("hyperband", *custom_flags(script, space, "--n-workers", "3", "--max-wallclock-time", "30"),
+                 "--backend", "ray", "--ray-address", ray_cluster.address, "--experiment-name", "hb", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "the other 1 of --n-workers 3 wait for a free node" in run.stderr
+    results, trials, _ = read_results(tmp_path / "results" / "hb")
+    first = trials[trials["iteration"] == 0].set_index("trial_id")
+    assert (first["epochs"] >= 1).all() and (first["epochs"] >= 3).any()  # its rung filled: promotions ran
+    moved = {int(m) for m in re.findall(r"trial (\d+): run \d+, moved to a runner that came free",
+                                        (tmp_path / "results" / "hb" / "tuner.log").read_text())}
+    assert moved & set(first.index)  # a trial of the first rung waited for a runner
+    for trial_id, epochs in results.groupby("trial_id")["epoch"]:
+        assert list(epochs) == list(range(1, len(epochs) + 1)), (trial_id, list(epochs))
+    assert not [p for p in (tmp_path / "results" / "hb" / "trials").glob("*/std.out")
+                if "}[tune-metric]" in p.read_text()]
 
 
 @pytest.mark.slow
