@@ -369,7 +369,8 @@ class RayTrialBackend(TrialBackend):
         self._closed = True
         try:
             if ray.is_initialized():
-                ends = [runner.shutdown.remote() for runner in self._runners]
+                self._refresh_pending()  # a runner the cluster never placed would not answer: only killed
+                ends = [runner.shutdown.remote() for runner in self._runners if runner not in self._pending]
                 if ends:
                     ray.wait(ends, num_returns=len(ends), timeout=STOP_SECONDS)
                 for runner in self._runners:
