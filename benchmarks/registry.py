@@ -199,10 +199,17 @@ def _nasbench201_train(dataset: str | None) -> Benchmark:
     )
 
 
+def _table_names() -> str:
+    """The tables shipped or built in the repository (for --help; numpy is not imported for it)."""
+    names = sorted(path.stem for path in (Path(__file__).resolve().parent / "nasbench201" / "data").glob("*.npz"))
+    return ", ".join(names) or "none yet"
+
+
 BENCHMARKS: dict[str, BenchmarkEntry] = {entry.name: entry for entry in (
     BenchmarkEntry("mnist_convnet", "trains the MNIST convnet", _mnist_convnet),
     BenchmarkEntry("nasbench201", "looks NAS-Bench-201 cells up in a table", _nasbench201,
-                   dataset_help="table name in benchmarks/nasbench201/data/ or a .npz path (default mnist10k)",
+                   dataset_help=f"table name in benchmarks/nasbench201/data/ ({_table_names()}; each described "
+                   "by its .md card) or a .npz path (default mnist10k)",
                    tabulated=True),
     BenchmarkEntry("mnist_convnet_efficient", "trains the MNIST convnet with optional separable convolutions and "
                    "squeeze-and-excitation blocks", _mnist_convnet_efficient),
