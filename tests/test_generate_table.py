@@ -126,6 +126,8 @@ def test_build_makes_a_table_whose_values_match_the_lines_and_a_true_card(runs, 
         assert f"Two independent answers would agree at about {2 * r / (1 + r):.3f}" in card
         assert f"answer vs answer {2 * r / (1 + r):.3f} {'meets' if 2 * r / (1 + r) >= 0.7 else 'misses'} 0.7" in card
     assert "4 of the 6466 classes" in card and "are not answered" in card
+    per_class = sum(r["cpu_seconds"] for r in results) / len(results)
+    assert f"The other 6,462 would take about {6462 * per_class / 3600:.0f} core-hours more" in card
 
 
 @pytest.mark.slow

@@ -131,7 +131,10 @@ def card_markdown(table: NB201Table, experiment: list[str] | None = None) -> str
         "worker-hours of wall time on a shared 2-core machine.",
         "",
         f"{cov['classes_trained']} of the {cov['classes_total']} classes ({100 * cov['class_fraction']:.1f}%), "
-        f"answering {cov['architectures_covered']:,} of the {cov['architectures_total']:,} cells: {cov['sample']}.",
+        f"answering {cov['architectures_covered']:,} of the {cov['architectures_total']:,} cells: {cov['sample']}."
+        + (f" The other {cov['classes_total'] - cov['classes_trained']:,} would take about "
+           f"{(cov['classes_total'] - cov['classes_trained']) * prov['cpu_seconds'] / max(len(table), 1) / 3600:.0f} "
+           "core-hours more at this cost per class." if cov['classes_trained'] < cov['classes_total'] else ""),
     ]
     if cov["classes_trained"] < cov["classes_total"]:
         lines += [
