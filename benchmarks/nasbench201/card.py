@@ -29,17 +29,24 @@ def answer(table: NB201Table, metric: str = "valid_error", epoch: int | None = N
     return values[:, (epoch or table.n_epochs) - 1]
 
 
-def seed_noise(table: NB201Table, metric: str = "valid_error") -> tuple[float, int] | None:
-    """One seed's noise in the final `metric`: the standard deviation of the difference between the first two seeds
-    over the working rows that have both, divided by sqrt(2); and how many rows gave it. None with fewer than two
-    seeds or three such rows."""
+def final_seed_pairs(table: NB201Table, metric: str = "valid_error") -> tuple[np.ndarray, np.ndarray] | None:
+    """The final `metric` of the first two seeds over the working rows that have both; None with one seed."""
     if len(table.seeds) < 2:
         return None
     per_seed = table.array(metric)[working_rows(table)][:, :2, -1]
     both = ~np.isnan(per_seed).any(axis=1)
-    if both.sum() < 3:
+    return per_seed[both, 0], per_seed[both, 1]
+
+
+def seed_noise(table: NB201Table, metric: str = "valid_error") -> tuple[float, int] | None:
+    """One seed's noise in the final `metric`: the standard deviation of the difference between the first two seeds
+    over the working rows that have both, divided by sqrt(2); and how many rows gave it. None with fewer than two
+    seeds or three such rows."""
+    pairs = final_seed_pairs(table, metric)
+    if pairs is None or len(pairs[0]) < 3:
         return None
-    return float(np.std(per_seed[both, 0] - per_seed[both, 1], ddof=1) / np.sqrt(2)), int(both.sum())
+    a, b = pairs
+    return float(np.std(a - b, ddof=1) / np.sqrt(2)), len(a)
 
 
 def figures(table: NB201Table) -> dict[str, float]:
@@ -53,9 +60,7 @@ def figures(table: NB201Table) -> dict[str, float]:
            "early_vs_final": spearman(answer(table, epoch=max(1, table.n_epochs // 3))[rows], final)}
     noise = seed_noise(table)
     if noise is not None:
-        per_seed = table.array("valid_error")[rows][:, :2, -1]
-        both = ~np.isnan(per_seed).any(axis=1)
-        out["seed_vs_seed"] = spearman(per_seed[both, 0], per_seed[both, 1])
+        out["seed_vs_seed"] = spearman(*final_seed_pairs(table))
         out["seed_sd"], out["seed_pairs"] = noise
         out["answer_se"] = out["seed_sd"] / np.sqrt(len(table.seeds))  # the noise of the mean over the seeds
         # Spearman-Brown: how two independent answers, each the mean of the seeds, would agree (the setting
@@ -69,7 +74,7 @@ def target_line(f: dict[str, float]) -> str:
     """How the table's figures stand against the setting experiment's targets."""
     from .setting_experiment import TARGETS
     checks = [("validation vs test", f["valid_vs_test"], TARGETS["valid_vs_test"]),
-              ("answer vs answer", f.get("answer_vs_answer", float("nan")), TARGETS["run_vs_run"]),
+              ("answer vs answer", f["answer_vs_answer"], TARGETS["run_vs_run"]),
               ("epoch max/3 vs max", f["early_vs_final"], TARGETS["early_vs_final"])]
     parts = [f"{name} {value:.3f} {'meets' if value >= target else 'misses'} {target}"
              for name, value, target in checks]
