@@ -131,13 +131,14 @@ def test_build_makes_a_table_whose_values_match_the_lines_and_a_true_card(runs, 
 
 
 @pytest.mark.slow
-def test_table_row_reproduced_by_the_train_script(runs, synthetic_mnist_root, tmp_path) -> None:
+def test_table_row_reproduced_by_the_train_script(runs, synthetic_mnist_root) -> None:
     """The card's command gives the table's numbers: same code, same data, the seeds side by side."""
     out, _ = runs
     table = build_table(out)
     record = read_runs(out)[1][0]
     command = shlex.split(table.meta["reproduce"].replace("ARCH", record["arch_str"]))
-    result = subprocess.run([sys.executable, str(REPO_ROOT / command[1]), *command[2:]], cwd=tmp_path,
+    # From the repository root, as the card says: its data path may be relative to it (../shared/... on every clone).
+    result = subprocess.run([sys.executable, str(REPO_ROOT / command[1]), *command[2:]], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     reports = retrieve(result.stdout.splitlines())

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from conftest import REPO_ROOT, custom_flags, default_signals, launch, read_results
+from benchmarks.nasbench201.table import DEFAULT_TABLE
 from launchers.cli import build_parser, parse_args, table_seed
 from schedulers.budget import Budget
 from schedulers.registry import SCHEDULERS
@@ -317,4 +318,4 @@ def test_nasbench201_lookup_runs_as_real_processes(tmp_path):
     results, trials, metadata = read_results(tmp_path / "results" / "nb201")
     assert len(trials) == 4 and results["epoch"].max() <= 3 and set(results["estimated"]) <= {0, 1}
     assert {f"config_x{i}" for i in range(6)} <= set(results.columns)
-    assert metadata["benchmark"] == "nasbench201" and metadata["dataset"].endswith("mnist10k.npz")
+    assert metadata["benchmark"] == "nasbench201" and metadata["dataset"].endswith(f"{DEFAULT_TABLE}.npz")

@@ -261,7 +261,7 @@ CATALOGUE = [
     (["--benchmark", "nasbench201", "--backend", "simulated", "--table-seed", "7"], "bohb", 2,
      "is not a seed of this table"),
     (["--backend", "simulated"], "bohb", 2, "needs a tabulated benchmark"),
-    (["--backend", "simulated", "--benchmark", "nasbench201", "--min-epochs", "8", "--eta", "1.05"], "hyperband",
+    (["--backend", "simulated", "--benchmark", "nasbench201", "--min-epochs", "5", "--eta", "1.05"], "hyperband",
      2, "are not accepted: as whole epochs"),
     (["--training-script", "{script}", "--config-space", "{space}", "--metric", "loss", "--mode", "min",
       "--resource-attr", "epoch", "--max-resource", "9", "--grid-points", "100000000"], "grid_search", 2,
