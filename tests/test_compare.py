@@ -106,11 +106,13 @@ def test_an_interrupted_comparison_keeps_complete_csvs_and_a_rerun_finishes_it(n
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=default_signals)
 
-    def one_finished() -> bool:
-        return any(status(p) == "finished" for p in (out / "runs").glob("*") if (p / "metadata.json").exists())
+    def one_finished_one_running() -> bool:
+        # Waiting for a running one too: two runs that end together could leave none running when the signal lands.
+        states = {status(p) for p in (out / "runs").glob("*") if (p / "metadata.json").exists()}
+        return {"finished", "running"} <= states
 
     deadline = time.time() + 120
-    while time.time() < deadline and not one_finished():
+    while time.time() < deadline and not one_finished_one_running():
         time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
