@@ -96,10 +96,16 @@ def _summary(writer: ResultsWriter, folder: Path, status: str) -> str:
     else:
         config = ", ".join(f"{k[len('config_'):]}={v}" for k, v in best.items() if k.startswith("config_"))
         lines.append(f"Best {writer.metric}: {best['best_metric']:.6g} (trial {best['trial_id']}, "
-                     f"{best['epochs']} epochs)")
+                     f"{writer.resource_attr} {_best_report_epoch(writer, best)} of {best['epochs']})")
         lines.append(f"Best configuration: {config}")
     lines.append(f"Results: {folder}/ (results.csv, trials.csv, metadata.json)")
     return "\n".join(lines)
+
+
+def _best_report_epoch(writer: ResultsWriter, best: dict[str, Any]) -> Any:
+    """The resource level of the best trial's best report: a trial that ran 9 epochs may have been best at 8."""
+    return next((row.get(writer.resource_attr) for row in writer.rows
+                 if row["trial_id"] == best["trial_id"] and row.get(writer.metric) == best["best_metric"]), "?")
 
 
 def _last_failure(writer: ResultsWriter, folder: Path) -> str:
