@@ -11,8 +11,8 @@ import pandas as pd
 import psutil
 import pytest
 
-from conftest import REPO_ROOT, custom_flags, default_signals, launch, read_results
 from benchmarks.nasbench201.table import DEFAULT_TABLE
+from conftest import REPO_ROOT, custom_flags, default_signals, launch, read_results
 from launchers.cli import build_parser, parse_args, table_seed
 from schedulers.budget import Budget
 from schedulers.registry import SCHEDULERS
