@@ -623,21 +623,39 @@ def _gone_within(processes: list[psutil.Process], seconds: float) -> bool:
     return False
 
 
+def _trial_mid_run(folder: Path) -> tuple[Path, int] | None:
+    """A trial that has reported, but not yet its budget (Hyperband's rung, or 9): its folder and last epoch."""
+    for out in sorted(folder.glob("trials/*/std.out")):
+        with contextlib.suppress(OSError, ValueError, IndexError):  # a line or config.json being written
+            epochs = [json.loads(line.split(": ", 1)[1])["epoch"] for line in out.read_text().splitlines()
+                      if line.startswith("[tune-metric]")]
+            budget = json.loads((out.parent / "config.json").read_text())["epochs"]
+            if epochs and epochs[-1] < budget:
+                return out.parent, epochs[-1]
+    return None
+
+
+def _wait_for_a_trial_mid_run(folder: Path, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if _trial_mid_run(folder):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"no trial of {folder} was between two reports for {timeout} s")
+
+
 def _print_an_unread_report(folder: Path) -> int:
     """Append a report (loss 123.0) to the output of a trial that was cut short, as its script would (checkpoint
     first, then the report line); the trial's id."""
-    for out in sorted(folder.glob("trials/*/std.out")):
-        epochs = [json.loads(line.split(": ", 1)[1])["epoch"] for line in out.read_text().splitlines()
-                  if line.startswith("[tune-metric]")]
-        budget = json.loads((out.parent / "config.json").read_text())["epochs"]  # Hyperband's rung, or 9
-        if epochs and epochs[-1] < budget:
-            epoch = epochs[-1] + 1
-            (out.parent / "checkpoints" / "epoch").write_text(str(epoch))
-            with open(out, "a") as lines:
-                lines.write("[tune-metric]: " + json.dumps({"epoch": epoch, "loss": 123.0,
-                                                            "st_worker_timestamp": time.time()}) + "\n")
-            return int(out.parent.name)
-    raise AssertionError("no trial was cut short by the kill")
+    found = _trial_mid_run(folder)
+    if found is None:
+        raise AssertionError("no trial was cut short by the kill")
+    trial, last = found
+    (trial / "checkpoints" / "epoch").write_text(str(last + 1))
+    with open(trial / "std.out", "a") as lines:
+        lines.write("[tune-metric]: " + json.dumps({"epoch": last + 1, "loss": 123.0,
+                                                    "st_worker_timestamp": time.time()}) + "\n")
+    return int(trial.name)
 
 
 @pytest.mark.slow
@@ -652,6 +670,9 @@ def test_kill_9_leaves_no_trial_and_resume_completes_the_run_losing_nothing(sche
     launcher = _launcher(flaky, space, name, tmp_path, "--max-num-trials", "6" if scheduler == "random_search"
                          else "12", "--scheduler", scheduler)
     _wait_for_reports(folder, 7)
+    # Kill while a trial is between two reports (an epoch takes 0.15 s), or no trial is cut short: with Hyperband
+    # the kill could otherwise land when every running trial has just reached its rung or not reported yet.
+    _wait_for_a_trial_mid_run(folder)
     trials = _trial_processes(launcher)
     groups = [own for own in map(_own_group, trials) if own is not None]
     assert groups and all(groups)  # each trial in its own process group
