@@ -1,5 +1,5 @@
-"""Our asha and random search against Syne Tune's: the same decisions on the same reports, the same distributions of
-draws, and costs per decision that stay flat."""
+"""Our asha and random search against Syne Tune's: the same decisions on the same reports and the same distributions
+of draws (their flat cost per decision is measured by perf/simulation_speed.py, not here)."""
 import random
 from collections import Counter
 

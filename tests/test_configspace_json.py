@@ -1,7 +1,7 @@
 """Reading ConfigSpace JSON files into flat Syne Tune spaces."""
 import ConfigSpace as CS
 import pytest
-from syne_tune.config_space import Categorical, Float, Integer
+from syne_tune.config_space import Categorical, Float, Integer, Ordinal, is_log_space
 
 from benchmarks.configspace_json import ConfigSpaceFileError, load_config_space
 
@@ -17,7 +17,9 @@ def test_conditional_space_becomes_flat_syne_tune_domains(tmp_path):
     assert isinstance(domains["lr"], Float) and (domains["lr"].lower, domains["lr"].upper) == (1e-4, 1e-1)
     assert isinstance(domains["n"], Integer) and (domains["n"].lower, domains["n"].upper) == (1, 3)
     assert isinstance(domains["f2"], Integer)  # conditions are dropped: sampled always, ignored by the script
+    assert [name for name, d in domains.items() if name != "epochs" and is_log_space(d)] == ["lr", "f2"]  # kept log
     assert isinstance(domains["opt"], Categorical) and domains["opt"].categories == ["a", "b"]
+    assert isinstance(domains["bs"], Ordinal) and domains["bs"].categories == [16, 32]
     assert domains["epochs"] == 3
 
 

@@ -25,7 +25,16 @@ def _slow_download(path: str) -> None:
     (Path(path) / "data.bin").write_bytes(b"1")
 
 
+_start_together = None
+
+
+def _meet_at(barrier) -> None:
+    global _start_together
+    _start_together = barrier
+
+
 def _fetch(path: str) -> str:
+    _start_together.wait(timeout=120)  # all three look for the files at once, however slowly the processes started
     return str(find_or_download(path, ".lock", _find, _slow_download, MESSAGE))
 
 
@@ -37,8 +46,9 @@ def test_present_files_are_not_downloaded(tmp_path) -> None:
 
 
 def test_missing_files_are_downloaded_once_across_processes(tmp_path) -> None:
-    with multiprocessing.get_context("spawn").Pool(3) as pool:
-        found = pool.map(_fetch, [str(tmp_path)] * 3)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(3, initializer=_meet_at, initargs=(context.Barrier(3),)) as pool:
+        found = pool.map(_fetch, [str(tmp_path)] * 3, chunksize=1)
     assert found == [str(tmp_path / "data.bin")] * 3
     assert (tmp_path / "downloads.log").read_text() == "x"
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from syne_tune.config_space import is_log_space
 
 from benchmarks.download import DataMissing
 from benchmarks.mnist.data import load_mnist, read_idx
@@ -41,6 +42,7 @@ def test_syne_tune_space_ranges() -> None:
     space = config_space()
     assert set(space) == set(DEFAULT_CONFIG)
     assert (space["learning_rate"].lower, space["learning_rate"].upper) == (1e-4, 1e-1)
+    assert sorted(k for k, v in space.items() if is_log_space(v)) == sorted(["learning_rate", *FILTER_KEYS])
     assert (space["n_conv_layers"].lower, space["n_conv_layers"].upper) == (1, 3)
     for key in FILTER_KEYS:
         assert (space[key].lower, space[key].upper) == (4, 64)
@@ -121,8 +123,9 @@ def test_train_and_evaluate_on_tiny_data() -> None:
     assert epochs[-1][0] < epochs[0][0] and all(0.0 <= error <= 1.0 for _, error in epochs)
     loss, error = evaluate(model, data.x_valid, data.y_valid, 5, torch.device("cpu"))
     assert loss > 0 and 0.0 <= error <= 1.0
-    assert torch.equal(torch.randperm(10, generator=epoch_generator(3, 2)),
-                       torch.randperm(10, generator=epoch_generator(3, 2)))
+    orders = [torch.randperm(100, generator=epoch_generator(3, e)).tolist() for e in (2, 2, 3)]
+    assert orders[0] == orders[1] and orders[0] != orders[2]  # one order per (seed, epoch), a new one each epoch
+    assert orders[0] != torch.randperm(100, generator=epoch_generator(4, 2)).tolist()
 
 
 def _fit(epochs: int, checkpoint_dir=None) -> list[dict]:
@@ -147,8 +150,9 @@ def test_fit_resume_matches_uninterrupted_run(tmp_path) -> None:
     assert "test_error" in first[-1] and "test_error" not in first[0]
     assert set(full[0]) == {"epoch", "train_loss", "train_error", "valid_loss", "valid_error", "epoch_time",
                             "elapsed_time"}
-    drop = {"elapsed_time", "epoch_time", "test_error", "test_loss"}
-    for got, want in zip(first + resumed, full):
+    assert [r["epoch"] for r in full] == [1, 2, 3, 4] and "test_error" in full[-1]
+    drop = {"elapsed_time", "epoch_time"}  # times differ; losses, errors and test values must not
+    for got, want in zip(first + resumed, full, strict=True):
         assert {k: v for k, v in got.items() if k not in drop} == {k: v for k, v in want.items() if k not in drop}
     assert resumed[0]["elapsed_time"] >= first[-1]["elapsed_time"]
     assert _fit(4, str(tmp_path)) == []  # nothing left to train

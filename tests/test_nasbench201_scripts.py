@@ -7,6 +7,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -263,12 +264,17 @@ def test_lookup_resume_from_checkpoint(table_path, tmp_path, capsys) -> None:
     assert json.loads((tmp_path / "lookup_checkpoint.json").read_text()) == {"arch": 15624, "epoch": 4}
 
 
-def test_lookup_time_scale_sleeps_and_reports_in_order(table_path, capsys) -> None:
-    code, got, _ = lookup("--table", str(table_path), "--arch", enc.index_to_string(0), "--time_scale", "1",
+def test_lookup_time_scale_sleeps_the_scaled_tabulated_epoch_time(table_path, capsys, monkeypatch) -> None:
+    slept = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    code, got, _ = lookup("--table", str(table_path), "--arch", enc.index_to_string(0), "--time_scale", "2.5",
                           capsys=capsys)
     assert code == 0 and [m["epoch"] for m in got] == [1, 2, 3, 4]
-    stamps = [m["st_worker_timestamp"] for m in got]
-    assert stamps == sorted(stamps)
+    epoch_time = NB201Table.load(table_path).curve(0, "epoch_time", None)  # cell 0 is the only row of its class
+    assert slept == pytest.approx(list(2.5 * epoch_time), rel=1e-6)
+    slept.clear()
+    assert lookup("--table", str(table_path), "--arch", enc.index_to_string(0), capsys=capsys)[0] == 0
+    assert slept == []  # the default --time_scale 0 never sleeps
 
 
 def test_lookup_refuses_a_class_the_table_lacks(table_path, capsys) -> None:

@@ -24,7 +24,8 @@ def run_trials(scheduler, n_trials: int, max_epochs: int = 9) -> list[dict]:
     run = drive(scheduler, lambda config, epoch: (config["x"] - 0.3) ** 2 + 1.0 / epoch, n_workers=1,
                 max_trials=n_trials, max_epochs=max_epochs)
     return [{**(scheduler.trial_bookkeeping(t) if isinstance(scheduler, TrialBookkeeping) else {}),
-             "epochs": len(run.epochs[t]), "x": run.configs[t]["x"]} for t in sorted(run.configs)]
+             "epochs": len(run.epochs[t]), "x": run.configs[t]["x"], "y": run.configs[t]["y"]}
+            for t in sorted(run.configs)]
 
 
 @pytest.mark.parametrize("min_r, max_r, eta, expected",
@@ -62,15 +63,28 @@ def test_every_entry_builds_a_scheduler_with_its_declared_hook(name):
     trials = run_trials(scheduler, 12)
     assert len(trials) == 12
     # The hook says exactly the declared columns; schedulers that declare none keep no bookkeeping.
-    assert all(set(t) - {"epochs", "x"} == set(entry.columns) for t in trials)
+    assert all(set(t) - {"epochs", "x", "y"} == set(entry.columns) for t in trials)
+
+
+# The entries whose modules promise never to start a configuration (by ``config_key``) twice; Syne Tune's and asha
+# may draw one again.
+DISTINCT = {"random_search", "hyperband", "bohb", "bohb_uncapped", "grid_search"}
 
 
 @pytest.mark.parametrize("name", list(SCHEDULERS))
 def test_every_entry_proposes_only_configurations_the_benchmark_accepts(name):
-    scheduler = build(name, seed=2, accepts=lambda config: config["y"] == "b" and config["x"] < 0.5,
-                      config_key=lambda config: (round(config["x"], 3), config["y"]))
+    def accepts(config):
+        return config["y"] == "b" and config["x"] < 0.5
+
+    def config_key(config):  # coarse: 11 keys among accepted configurations, so 10 random draws would repeat one
+        return round(config["x"] * 20), config["y"]
+
+    scheduler = build(name, seed=2, accepts=accepts, config_key=config_key)
     trials = run_trials(scheduler, 10)
-    assert len(trials) == 10 and all(t["x"] < 0.5 for t in trials)
+    # Both conditions: a draw from SPACE meets y == "b" only half the time.
+    assert len(trials) == 10 and all(accepts(t) for t in trials)
+    if name in DISTINCT:
+        assert len({config_key(t) for t in trials}) == len(trials)
 
 
 @pytest.mark.parametrize("name", ["asha", "async_bohb"])
@@ -116,13 +130,20 @@ def test_synchronous_schedulers_record_their_schedule_and_bohb_settings():
 
 
 def test_rea_uses_nas_bench_201_settings_and_mutates_the_population():
-    scheduler = build("rea")
-    assert (scheduler.searcher.population_size, scheduler.searcher.sample_size) == (10, 3)
     assert get_scheduler("rea").arguments(SPACE, BUDGET) == {"population_size": 10, "sample_size": 3}
-    trials = run_trials(scheduler, 30)
-    assert all(t["epochs"] == 9 for t in trials) and len(scheduler.searcher.population) == 10
-    # After the first population, children are mutations: most differ from a member in one hyperparameter.
-    assert np.mean([abs(t["x"] - 0.3) for t in trials[10:]]) < np.mean([abs(t["x"] - 0.3) for t in trials[:10]])
+    # Two floats: a child keeps at least one of them exactly as its parent had it, which a random draw never does.
+    space = {"x": uniform(0, 1), "z": uniform(0, 1), "y": choice(["a", "b", "c"]), "epochs": 9}
+    scheduler = get_scheduler("rea").build(space, "loss", "min", BUDGET, 0)
+    assert (scheduler.searcher.population_size, scheduler.searcher.sample_size) == (10, 3)
+    np.random.seed(0)  # Syne Tune's REA draws its first population from numpy's global generator
+    run = drive(scheduler, lambda c, e: (c["x"] - 0.3) ** 2 + (c["z"] - 0.6) ** 2 + 1.0 / e, n_workers=1,
+                max_trials=30)
+    assert all(len(e) == 9 for e in run.epochs.values()) and len(scheduler.searcher.population) == 10
+    configs = [run.configs[t] for t in range(30)]
+    # One worker: trial t is proposed once trials t - 10 .. t - 1 have completed, and they are the population.
+    # A child is a member with one hyperparameter redrawn to another value.
+    for t in range(10, 30):
+        assert any(sum(configs[t][k] != member[k] for k in ("x", "z", "y")) == 1 for member in configs[t - 10:t]), t
 
 
 def test_asha_records_its_brackets_and_stops_trials_early():
@@ -154,7 +175,7 @@ def test_trial_limit_stops_suggesting_and_forwards_the_hook():
     limited = TrialLimit(build("async_bohb"), max_trials=4)
     trials = run_trials(limited, 10)
     assert len(trials) == 4 and limited.suggest() is None
-    assert set(trials[0]) == {"bracket", "model_based", "epochs", "x"}
+    assert set(trials[0]) == {"bracket", "model_based", "epochs", "x", "y"}
     assert TrialLimit(build("random_search"), max_trials=1).trial_bookkeeping(0) == {}
 
 

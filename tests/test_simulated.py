@@ -100,10 +100,19 @@ def test_single_fidelity_schedulers_run_every_trial_to_the_end(scheduler, settin
 
 
 def test_simulated_wallclock_limit_stops_on_simulated_seconds(nb201_table_path, tmp_path, launch_in_process):
+    from backends.engine import Delays
+
+    limit, workers = 30, 4
     results, trials, _ = simulate_in_process(launch_in_process, tmp_path, nb201_table_path, "random_search",
-                                             "timed", "--max-wallclock-time", "30")
-    assert results["tuner_time"].max() <= 30 + 1.0  # the last reports may arrive within one epoch of the limit
+                                             "timed", "--max-wallclock-time", str(limit), "--n-workers", str(workers))
+    # The run ends with the first report past the limit, which comes within one epoch (and the simulated
+    # latencies) of the last one before it, since every worker is busy.
+    slowest = float(NB201Table.load(nb201_table_path).array("epoch_time").max())
+    latency = sum(dataclasses.astuple(Delays()))
+    assert limit < results["tuner_time"].max() <= limit + slowest + latency
     assert "InProgress" not in set(trials["status"])
+    # Each worker runs whole trials back to back, none longer than EPOCHS of the slowest epoch (plus latencies).
+    assert (trials["status"] == "Completed").sum() >= workers * (limit // (EPOCHS * slowest + latency))
 
 
 def run_curves(results: pd.DataFrame) -> dict[int, tuple[dict, np.ndarray]]:
