@@ -16,6 +16,9 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from backends.registry import BACKENDS
+from launchers.compare import SAME_SETTINGS
+
 RESULTS_FILE = "results.csv"
 TRIALS_FILE = "trials.csv"
 METADATA_FILE = "metadata.json"
@@ -31,6 +34,9 @@ TRIAL_STATUSES = ("Completed", "Stopped", "Failed", "InProgress", "Paused")
 STALE_AFTER_S = 60.0
 # On this host, a live process with the launcher's pid but a heartbeat this old is another process (pid reused).
 PID_REUSED_AFTER_S = 600.0
+# The settings that runs must share to be seeds of one method: those a comparison's runs share (launchers/compare.py)
+# but the method and the seed, and the metric and mode (a custom benchmark's runs may differ in them).
+GROUP_SETTINGS = ("metric", "mode", *(k for k in SAME_SETTINGS if k not in ("scheduler", "seed")))
 
 
 class ResultsFolderError(ValueError):
@@ -109,11 +115,13 @@ class Experiment:
 
     @property
     def simulated(self) -> bool:
-        return self.metadata.get("backend") == "simulated"
+        """Whether the run's backend keeps simulated time (an unknown backend is taken to keep wall-clock time)."""
+        entry = BACKENDS.get(str(self.metadata.get("backend")))
+        return entry is not None and entry.simulated_time
 
     @property
     def time_unit(self) -> str:
-        """``"simulated seconds"`` for the simulated backend, ``"seconds"`` otherwise."""
+        """``"simulated seconds"`` for a simulated backend, ``"seconds"`` otherwise."""
         return "simulated seconds" if self.simulated else "seconds"
 
     @property
@@ -374,14 +382,50 @@ def group_by_method(experiments: Iterable[Experiment]) -> dict[str, list[Experim
     return groups
 
 
+def _settings(exp: Experiment) -> dict[tuple[str, str], str]:
+    """The run's ``GROUP_SETTINGS`` as JSON text, an entry per value: a setting that is an object (budget, stop
+    criterion) gives one per key, so that a label can name the one that differs."""
+    flat: dict[tuple[str, str], str] = {}
+    for name in GROUP_SETTINGS:
+        value = exp.metadata.get(name)
+        entries = value.items() if isinstance(value, dict) else [(name, value)]
+        flat.update({(name, key): json.dumps(v, sort_keys=True, default=str) for key, v in entries})
+    return flat
+
+
+def _label(benchmark: str, settings: dict, siblings: list[dict], short: bool) -> str:
+    """The benchmark's name, followed by the settings in which this group differs from others of that benchmark:
+    values as read (a dataset's path by its file's name) if ``short``, else as recorded."""
+    keys = list(dict.fromkeys(k for s in siblings for k in s))
+    texts = []
+    for name, key in (k for k in keys if len({s.get(k) for s in siblings}) > 1):
+        value = settings.get((name, key), "null")
+        if short:
+            value = json.loads(value)
+            value = Path(value).stem if name == "dataset" and isinstance(value, str) else value
+        texts.append(f"{key} {value}")
+    return f"{benchmark} ({', '.join(texts)})" if texts else benchmark
+
+
 def group_by_benchmark(experiments: Iterable[Experiment]) -> dict[str, list[Experiment]]:
-    """Experiments grouped by benchmark, metric and mode (only these are comparable), keyed by a readable name."""
-    groups: dict[tuple[str, str, str], list[Experiment]] = {}
+    """Experiments grouped by benchmark and ``GROUP_SETTINGS`` (only runs alike in all are seeds of one method),
+    keyed by the benchmark's name and, where it has several groups, the settings that tell them apart
+    (``nasbench201 (dataset fmnist)``)."""
+    groups: dict[str, list[Experiment]] = {}
+    settings: dict[str, dict] = {}
     for exp in experiments:
-        groups.setdefault((exp.benchmark, exp.metric, exp.mode), []).append(exp)
-    benchmarks = [b for b, _, _ in groups]
-    return {(b if benchmarks.count(b) == 1 else f"{b} ({m}, {mode})"): exps
-            for (b, m, mode), exps in groups.items()}
+        s = _settings(exp)
+        key = json.dumps([exp.benchmark, sorted(s.items())])
+        groups.setdefault(key, []).append(exp)
+        settings[key] = s
+    for short in (True, False):  # full dataset paths where two tables share a name
+        labels = {}
+        for key, exps in groups.items():
+            siblings = [settings[k] for k, e in groups.items() if e[0].benchmark == exps[0].benchmark]
+            labels[key] = _label(exps[0].benchmark, settings[key], siblings, short)
+        if len(set(labels.values())) == len(labels):
+            break
+    return {labels[key]: exps for key, exps in groups.items()}
 
 
 def time_unit(experiments: Iterable[Experiment]) -> str:

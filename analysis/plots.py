@@ -26,6 +26,7 @@ from analysis.workers import concurrency, worker_use
 
 DPI = 120
 ESTIMATED_NOTE = "* final incumbent estimated: the table's surrogate answered, not a measurement"
+ENDED_NOTE = "thin line: only the seeds still running (the others had ended)"
 WIDE = (8.0, 4.8)
 TimeAxis = Literal["linear", "log"]
 METRIC_NAMES = {
@@ -156,7 +157,8 @@ def draw_anytime(experiments: Sequence[Experiment], stat: Literal["mean", "media
 
     The band is the standard error around the mean (``stat="mean"``) or the interquartile range around the
     median (``stat="median"``). Aggregates are exact on the union of the seeds' change points, from the time
-    every seed has a result on.
+    every seed has a result on. A seed leaves the aggregate after its last report; from the first such end the
+    line is thin (it then shows fewer seeds than its label counts).
     """
     experiments = list(experiments)
     if not experiments or all(e.results.empty for e in experiments):
@@ -167,7 +169,7 @@ def draw_anytime(experiments: Sequence[Experiment], stat: Literal["mean", "media
     fig = _figure()
     ax = fig.add_subplot()
     all_times, all_values = [], []
-    any_estimated = False
+    any_estimated = any_ended = False
     for method, exps in groups.items():
         trajs = [t for t in (experiment_trajectory(e) for e in exps) if len(t)]
         if not trajs:
@@ -178,7 +180,12 @@ def draw_anytime(experiments: Sequence[Experiment], stat: Literal["mean", "media
         estimated = sum(bool(traj["estimated"].iloc[-1]) for traj in trajs)
         label = f"{method} ({len(trajs)} seed{'s' if len(trajs) != 1 else ''}"
         label += f"; {estimated} final incumbent{'s' if estimated != 1 else ''} estimated*)" if estimated else ")"
-        ax.plot(t, agg["center"], drawstyle="steps-post", color=colors[method], lw=1.8, label=label)
+        all_seeds = agg["n"].to_numpy() == len(trajs)
+        ax.plot(t, agg["center"].where(all_seeds), drawstyle="steps-post", color=colors[method], lw=1.8,
+                label=label)
+        if not all_seeds.all():  # thin where some seeds have ended, so that their absence shows
+            ax.plot(t, agg["center"], drawstyle="steps-post", color=colors[method], lw=0.8, label="_ended")
+            any_ended = True
         if estimated:  # a star where the line ends: some run's final incumbent is an estimate, not a measurement
             ax.plot(t[-1:], agg["center"].to_numpy()[-1:], ls="", marker="*", ms=12, color=colors[method],
                     markeredgecolor="black", label="_estimated")
@@ -196,7 +203,9 @@ def draw_anytime(experiments: Sequence[Experiment], stat: Literal["mean", "media
     ax.grid(True, which="major", alpha=0.3)
     if any_estimated:  # a legend entry that explains the stars
         ax.plot([], [], ls="", marker="*", ms=12, color="grey", markeredgecolor="black", label=ESTIMATED_NOTE)
-    _legend(ax, len(groups) + any_estimated, title="method")
+    if any_ended:
+        ax.plot([], [], color="grey", lw=0.8, label=ENDED_NOTE)
+    _legend(ax, len(groups) + any_estimated + any_ended, title="method")
     return fig
 
 
@@ -565,7 +574,8 @@ def draw_concurrency(exp: Experiment) -> Figure:
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(f"tuner time ({exp.time_unit})")
     ax.set_ylabel("running trials")
-    ax.set_title(f"{title}{note}\n(each trial from its start to its last report)", fontsize="medium")
+    ax.set_title(f"{title}{note}\n(each trial from its start or resume to its last report before a pause)",
+                 fontsize="medium")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="upper right", ncols=2)
     return fig

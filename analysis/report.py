@@ -24,12 +24,13 @@ DEFAULT_DPI = 120
 DESCRIPTION = """\
 Read one or many results folders (results.csv, trials.csv, metadata.json as written by the launchers) and write
 PNG figures and summary.md to --out. A RESULTS_DIR may be one experiment's folder or a folder holding several
-(searched recursively). Experiments of the same benchmark are compared across methods (the scheduler in
-metadata.json), with seeds aggregated.
+(searched recursively). Experiments of the same benchmark and settings (dataset, backend, workers, budget, table
+seed, stop criterion) are compared across methods (the scheduler in metadata.json), with seeds aggregated; each
+such group has its own section and any-time plot.
 
 Written:
   anytime.png                      best metric so far against time, per method, band over seeds
-                                   (anytime_<benchmark>.png when there are several benchmarks)
+                                   (anytime_<group>.png when there are several groups)
   <experiment>/error_curves.png    metric per epoch of every trial
   <experiment>/hp_scatter.png      two hyperparameters, marker size by the trial's last metric
   <experiment>/finished_per_budget.png  trials that reached each budget over time

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,8 +60,9 @@ def _se(values: pd.Series) -> float:
 
 def method_summary(experiments: Sequence[Experiment], target: float) -> pd.DataFrame:
     """Per method: seeds, mean and standard error of the final incumbent and of its test value (over the seeds
-    that reported one), how many final incumbents were estimated, and the time to reach ``target`` over the seeds
-    that reached it (``reached`` counts them). A run without a report is no seed: it counts in ``n_silent``."""
+    that reported one: ``n_test`` counts them), how many final incumbents were estimated, and the time to reach
+    ``target`` over the seeds that reached it (``reached`` counts them). A run without a report is no seed: it counts
+    in ``n_silent``."""
     finals = final_values(experiments)
     ttt = times_to_target(experiments, target)
     rows = []
@@ -70,11 +71,12 @@ def method_summary(experiments: Sequence[Experiment], target: float) -> pd.DataF
         f = f[f["final"].notna()]
         t = ttt.loc[(ttt["method"] == method) & ttt["experiment"].isin(f["experiment"]), "time"]
         rows.append({"method": method, "n_seeds": len(f), "n_silent": silent, "final_mean": float(f["final"].mean()),
-                     "final_se": _se(f["final"]), "test_mean": float(f["test"].mean()), "test_se": _se(f["test"]),
+                     "final_se": _se(f["final"]), "n_test": int(f["test"].notna().sum()),
+                     "test_mean": float(f["test"].mean()), "test_se": _se(f["test"]),
                      "n_estimated": int(f["estimated"].sum()), "reached": int(t.notna().sum()),
                      "time_mean": float(t.mean()) if t.notna().any() else float("nan"), "time_se": _se(t)})
-    return pd.DataFrame(rows, columns=["method", "n_seeds", "n_silent", "final_mean", "final_se", "test_mean",
-                                       "test_se", "n_estimated", "reached", "time_mean", "time_se"])
+    return pd.DataFrame(rows, columns=["method", "n_seeds", "n_silent", "final_mean", "final_se", "n_test",
+                                       "test_mean", "test_se", "n_estimated", "reached", "time_mean", "time_se"])
 
 
 def _plain(value: object) -> object:
@@ -96,6 +98,12 @@ def _fmt(x: object, digits: int = 4) -> str:
 def _pm(mean: float, se: float) -> str:
     """``mean ± se`` (just the mean when there is no standard error)."""
     return _fmt(mean) if math.isnan(se) else f"{_fmt(mean)} ± {_fmt(se, 2)}"
+
+
+def _test_cell(r: pd.Series) -> str:
+    """The test value's mean ± se, followed by the seeds it is over where some seeds reported none."""
+    text = _pm(r["test_mean"], r["test_se"])
+    return text if r["n_test"] in (0, r["n_seeds"]) else f"{text} ({r['n_test']}/{r['n_seeds']})"
 
 
 def _marked(value: float, estimated: bool) -> str:
@@ -140,13 +148,18 @@ def noise_note(experiments: Sequence[Experiment], metric: str) -> list[str]:
 
 
 def summary_markdown(experiments: Sequence[Experiment], target: float | None = None,
-                     figures: Sequence[str | Path] = ()) -> str:
-    """The summary as markdown: per benchmark, the best configuration of each experiment and a table per method.
+                     figures: Sequence[str | Path] = (), failed: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The summary as markdown: per group of comparable runs (``group_by_benchmark``), the best configuration of each
+    experiment and a table per method.
 
-    ``target`` applies to every benchmark; by default each benchmark gets the median of its methods' mean final
-    values. ``figures`` (paths relative to the summary) are listed at the end.
+    ``target`` applies to every group; by default each group gets the median of its methods' mean final
+    values. ``figures`` (paths relative to the summary) are listed at the end. ``failed``: per method, the names of
+    its runs that failed and are not among ``experiments`` (a comparison's), said first.
     """
     lines = ["# Tuning results summary", ""]
+    for method, names in (failed or {}).items():
+        asked = len(names) + sum(e.method == method for e in experiments)
+        lines += [f"{len(names)} of {asked} {method} runs failed, not counted: {', '.join(names)}.", ""]
     groups = group_by_benchmark(experiments)
     for bench, exps in groups.items():
         metric, mode = exps[0].metric, exps[0].mode
@@ -198,7 +211,8 @@ def summary_markdown(experiments: Sequence[Experiment], target: float | None = N
         summary = method_summary(exps, tgt)
         lines += ["", "### Per method", "",
                   f"Final {metric}: the best value of each run, mean ± standard error over seeds"
-                  + (f"; `{test}`: the test value of those incumbents" if test else "")
+                  + (f"; `{test}`: the test value of those incumbents, over the seeds that reported one (their count "
+                     "in parentheses where that is not all)" if test else "")
                   + ("; estimated: runs whose final incumbent the table's surrogate answered" if estimates else "")
                   + ".", "",
                   f"Target: {metric} {'≤' if mode == 'min' else '≥'} {_fmt(tgt)}, {note}. Time to target: the "
@@ -206,13 +220,19 @@ def summary_markdown(experiments: Sequence[Experiment], target: float | None = N
         rows = []
         for _, r in summary.iterrows():
             rows.append([r["method"], str(r["n_seeds"]), _pm(r["final_mean"], r["final_se"]),
-                         *([_pm(r["test_mean"], r["test_se"])] if test else []),
+                         *([_test_cell(r)] if test else []),
                          *([f"{r['n_estimated']}/{r['n_seeds']}"] if estimates else []),
                          f"{r['reached']}/{r['n_seeds']}",
                          _pm(r["time_mean"], r["time_se"]) if r["reached"] else "not reached"])
         lines += _table(["method", "seeds", f"final {metric}", *([f"final {test}"] if test else []),
                          *(["estimated"] if estimates else []), "reached target", f"time to target ({unit})"], rows)
         lines += noise_note(exps, metric)
+        # A run that did not finish counts with the best value it reached; the reader should know which ones did.
+        unfinished = [f"`{e.label}` ({e.status if e.status != '?' else 'no status recorded'})" for e in exps
+                      if e.status != "finished" and e.label in set(best["experiment"])]
+        if unfinished:
+            lines += ["", f"Counted as seeds with the best value they reached, though they did not finish: "
+                          f"{', '.join(unfinished)}."]
         silent = [f"{r['method']} {r['n_silent']}" for _, r in summary.iterrows() if r["n_silent"]]
         if silent:
             lines += ["", f"Runs without any report of {metric}, not counted as seeds: {', '.join(silent)}."]
@@ -223,9 +243,9 @@ def summary_markdown(experiments: Sequence[Experiment], target: float | None = N
 
 
 def write_summary(experiments: Sequence[Experiment], path: str | Path, target: float | None = None,
-                  figures: Sequence[str | Path] = ()) -> Path:
+                  figures: Sequence[str | Path] = (), failed: Mapping[str, Sequence[str]] | None = None) -> Path:
     """Write ``summary_markdown`` to ``path`` and return it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(summary_markdown(experiments, target, figures))
+    path.write_text(summary_markdown(experiments, target, figures, failed))
     return path

@@ -7,13 +7,15 @@ report, so the step function spans the whole run): ``time``, ``best``, ``trial_i
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Iterable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
 
-from analysis.load import Experiment, group_by_method
+from analysis.load import METADATA_FILE, Experiment, ResultsFolderError, group_by_method
+from schedulers.hyperband_schedule import HyperbandSchedule
 
 TRAJECTORY_COLUMNS = ("time", "best", "trial_id", "epoch")
 
@@ -74,12 +76,13 @@ def experiment_trajectory(exp: Experiment) -> pd.DataFrame:
 
 
 def step_values(trajectory: pd.DataFrame, times: np.ndarray | Sequence[float]) -> np.ndarray:
-    """The incumbent value at each of ``times`` (NaN before the first report; constant after the last)."""
+    """The incumbent value at each of ``times``: NaN before the first report and after the last, where the run had
+    ended (holding its last value would count a finished run as if it were still going)."""
     times = np.asarray(times, dtype=float)
     t = trajectory["time"].to_numpy(dtype=float)
     pos = np.searchsorted(t, times, side="right") - 1
     out = np.full(times.shape, np.nan)
-    ok = pos >= 0
+    ok = (pos >= 0) & (times <= (t[-1] if len(t) else -np.inf))
     out[ok] = trajectory["best"].to_numpy(dtype=float)[pos[ok]]
     return out
 
@@ -90,7 +93,8 @@ def time_grid(trajectories: Sequence[pd.DataFrame], n_points: int | None = None,
 
     By default it starts when every trajectory has a value (the latest first report) and ends at the last
     report of any. With ``n_points=None`` it is the union of all change points in that range, on which the
-    aggregate of step functions is exact; otherwise ``n_points`` evenly (or log-) spaced times.
+    aggregate of step functions is exact: each trajectory's times, and the instant after each one's last report
+    (where it leaves the aggregate, see ``step_values``); otherwise ``n_points`` evenly (or log-) spaced times.
     """
     trajs = [t for t in trajectories if len(t)]
     if not trajs:
@@ -102,7 +106,9 @@ def time_grid(trajectories: Sequence[pd.DataFrame], n_points: int | None = None,
     if end < start:
         end = start
     if n_points is None:
-        all_times = np.concatenate([t["time"].to_numpy(dtype=float) for t in trajs] + [np.array([start, end])])
+        ends = np.array([float(t["time"].iloc[-1]) for t in trajs])
+        all_times = np.concatenate([t["time"].to_numpy(dtype=float) for t in trajs]
+                                   + [np.array([start, end]), np.nextafter(ends, np.inf)])
         return np.unique(all_times[(all_times >= start) & (all_times <= end)])
     if log:
         lo = start if start > 0 else min((float(t["time"][t["time"] > 0].min()) for t in trajs
@@ -117,7 +123,8 @@ def aggregate_trajectories(trajectories: Sequence[pd.DataFrame], grid: np.ndarra
 
     ``stat="mean"``: ``center`` is the mean and ``lower``/``upper`` are mean -/+ standard error (std with ddof=1
     over sqrt(n); NaN for one seed). ``stat="median"``: median with the 25% and 75% quantiles (linear
-    interpolation). Seeds without a value yet at a time are left out there; ``n`` counts the seeds used.
+    interpolation). Seeds without a value yet, or whose run has ended, are left out at a time; ``n`` counts the seeds
+    used.
     """
     grid = np.asarray(grid, dtype=float)
     if stat not in ("mean", "median"):
@@ -147,7 +154,8 @@ def aggregate_by_method(experiments: Iterable[Experiment], stat: Literal["mean",
                         n_points: int | None = None, log: bool = False) -> pd.DataFrame:
     """Aggregated incumbent trajectories per method on one grid per method (see ``time_grid``).
 
-    Returns a long frame with columns ``method``, ``time``, ``center``, ``lower``, ``upper``, ``n``, ``n_seeds``.
+    Returns a long frame with columns ``method``, ``time``, ``center``, ``lower``, ``upper``, ``n``, ``n_seeds``;
+    ``n`` falls below ``n_seeds`` where some seeds' runs have ended.
     """
     frames = []
     for method, exps in group_by_method(experiments).items():
@@ -199,33 +207,57 @@ def times_to_target(experiments: Iterable[Experiment], target: float) -> pd.Data
 
 # Per-budget statistics ------------------------------------------------------------------------------------------
 
+# Synchronous Hyperband and BOHB put their rungs on a grid anchored at the largest budget, round(max * eta^-k)
+# (``schedulers/hyperband_schedule.py``); the asynchronous ones (asha, async_bohb) at min * eta^k.
+SYNC_HYPERBAND = ("hyperband", "bohb", "bohb_uncapped")
+
+
 def rung_levels(min_resource: int, max_resource: int, eta: float) -> list[int]:
-    """Geometric budget levels min_resource * eta^k up to max_resource, with max_resource itself last."""
+    """Geometric budget levels min_resource * eta^k below max_resource, each as the first whole budget at or above
+    it (where asynchronous successive halving first judges a trial), with max_resource itself last."""
     levels = []
     r = float(min_resource)
     while r < max_resource - 1e-9 and eta > 1:
-        levels.append(int(round(r)))
+        levels.append(math.ceil(r - 1e-9))  # the slack keeps 1.1 * 10 = 11.000000000000002 at 11
         r *= eta
     levels.append(int(max_resource))
     return sorted(set(levels))
 
 
+def synchronous_rungs(exp: Experiment) -> list[int] | None:
+    """The rungs of a synchronous Hyperband/BOHB run: as ``metadata.json`` records them (``scheduler_kwargs``'s
+    ``budgets``), else computed from its budget as the scheduler does; None where neither is known."""
+    recorded = (exp.metadata.get("scheduler_kwargs") or {}).get("budgets")
+    if recorded is None:
+        budget = exp.budget
+        return None if budget is None else list(HyperbandSchedule(budget.min_resource, budget.max_resource,
+                                                                  budget.eta).budgets)
+    whole = isinstance(recorded, list) and recorded and all(
+        isinstance(b, (int, float)) and not isinstance(b, bool) and b >= 1 and b == int(b) for b in recorded)
+    if not whole:
+        raise ResultsFolderError(f"{exp.path / METADATA_FILE} has scheduler_kwargs budgets {recorded!r}; expected a "
+                                 f"list of whole numbers of {exp.resource_attr}s (the rungs of the run).")
+    return sorted({int(b) for b in recorded})
+
+
 def budget_levels(exp: Experiment, max_levels: int = 8, fallback_eta: float | None = 3) -> list[int]:
     """The budget levels (epochs) at which trials of an experiment stopped or were promoted.
 
-    Rung levels min_resource * eta^k (and max_resource) of the budget that ``metadata.json`` records. For folders
-    without one, the epochs of completed trials, and the epochs at which at least max(2, 5%) of the finished trials
-    stopped (so that trials stopped at the end of the run do not count), the ``max_levels`` most frequent. When
-    that gives fewer than two levels (every trial ran to the end) and ``fallback_eta`` is set, the levels
-    1 * fallback_eta^k are used, so that budgets can still be compared. Only levels reached by some report are
-    returned.
+    Synchronous Hyperband and BOHB: their rungs, round(max_resource * eta^-k) (see ``synchronous_rungs``). Other
+    schedulers: the levels min_resource * eta^k (and max_resource) of the budget that ``metadata.json`` records
+    (see ``rung_levels``). For folders without one, the epochs of completed trials, and the epochs at which at
+    least max(2, 5%) of the finished trials stopped (so that trials stopped at the end of the run do not count),
+    the ``max_levels`` most frequent. When that gives fewer than two levels (every trial ran to the end) and
+    ``fallback_eta`` is set, the levels 1 * fallback_eta^k are used, so that budgets can still be compared. Only
+    levels reached by some report are returned.
     """
     budget = exp.budget
     reached = exp.results[exp.resource_attr].dropna()
     max_reached = int(reached.max()) if len(reached) else 0
-    if budget is not None:
+    levels = synchronous_rungs(exp) if exp.method in SYNC_HYPERBAND else None
+    if levels is None and budget is not None:
         levels = rung_levels(budget.min_resource, budget.max_resource, budget.eta)
-    else:
+    if levels is None:
         trials = exp.trials[exp.trials["epochs"] > 0]
         completed = trials.loc[trials["status"] == "Completed", "epochs"].value_counts()
         stopped = trials.loc[trials["status"] == "Stopped", "epochs"].value_counts()

@@ -31,8 +31,10 @@ from schedulers.registry import SCHEDULERS
 # The flags passed on to each run as they are (the launcher checks them).
 RUN_FLAGS = ("benchmark", "dataset", "n_workers", "max_wallclock_time", "max_num_trials", "min_epochs",
              "max_epochs", "eta", "table_seed")
-# metadata.json entries that must match for a finished run to count as one of this comparison's.
-SAME_SETTINGS = ("benchmark", "dataset", "scheduler", "seed", "n_workers", "budget", "table_seed", "stop_criterion")
+# metadata.json entries that must match for a finished run to count as one of this comparison's; but for the
+# scheduler and the seed, also those that runs must share to be seeds of one method in the analysis (analysis/load.py).
+SAME_SETTINGS = ("benchmark", "dataset", "backend", "scheduler", "seed", "n_workers", "budget", "table_seed",
+                 "stop_criterion")
 RUNS = "runs"
 
 
@@ -345,7 +347,11 @@ def main(argv: list[str] | None = None) -> int:
         from analysis.comparison import write_comparison_report
         from analysis.load import load_experiments
 
-        written = write_comparison_report(load_experiments(done), options.out, options.target)
+        by_method: dict[str, list[str]] = {}  # the summary says, per method, which of its runs are missing
+        for task in tasks:
+            if task.key in failed:
+                by_method.setdefault(task.plan.scheduler.name, []).append(task.key)
+        written = write_comparison_report(load_experiments(done), options.out, options.target, failed=by_method)
         print(f"Report: {', '.join(str(path) for path in written)}")
     if failed:
         print(f"{len(failed)} run(s) failed: {', '.join(failed)}; see {options.out / RUNS}/<run>/tuner.log. Run the "

@@ -82,14 +82,13 @@ def write_results_folder(root: Path, name: str, reports: list[dict], configs: di
     if brackets:
         trials["bracket"] = trials["bracket"].astype("Int64")
     results = results.drop(columns=list(drop_results_columns))
-    t_end = float(results["tuner_time"].max()) if len(results) else 0.0
     metadata = {
         "experiment_name": name, "benchmark": benchmark, "metric": metric, "mode": mode,
         # eta=None: a folder written before the budget was recorded.
         **({"budget": {"resource_attr": "epoch", "min_resource": min_resource, "max_resource": max_resource,
                        "eta": eta}} if eta is not None else {}),
         "scheduler": scheduler, "scheduler_kwargs": scheduler_kwargs or {}, "seed": seed, "n_workers": n_workers,
-        "backend": backend, "dataset": None, "stop_criterion": {"max_wallclock_time": t_end},
+        "backend": backend, "dataset": None, "stop_criterion": {"max_wallclock_time": None, "max_num_trials": None},
         "config_space": config_space if config_space is not None else {k: "?" for k in names},
         "command_line": f"launchers/launch_{scheduler}.py --seed {seed}", "versions": {"python": "3"},
         "start_time": "2024-01-01T00:00:00", "end_time": "2024-01-01T01:00:00", "status": "finished",
@@ -338,8 +337,9 @@ def test_incumbent_trajectory_max_is_exact():
 def test_step_values_and_time_to_target():
     from analysis.trajectories import step_values, time_to_target
     traj = pd.DataFrame({"time": [1.0, 3.0, 6.0, 10.0], "best": [0.5, 0.3, 0.2, 0.2]})
-    np.testing.assert_array_equal(step_values(traj, [0.5, 1.0, 2.9, 3.0, 7.0, 20.0]),
-                                  [np.nan, 0.5, 0.5, 0.3, 0.2, 0.2])
+    # NaN before the first report and after the last (the run has ended)
+    np.testing.assert_array_equal(step_values(traj, [0.5, 1.0, 2.9, 3.0, 7.0, 10.0, 20.0]),
+                                  [np.nan, 0.5, 0.5, 0.3, 0.2, 0.2, np.nan])
     assert time_to_target(traj, 0.3, "min") == 3.0
     assert time_to_target(traj, 0.25, "min") == 6.0
     assert time_to_target(traj, 0.5, "min") == 1.0
@@ -356,7 +356,9 @@ TRAJS = [pd.DataFrame({"time": [1.0, 3.0, 6.0, 10.0], "best": [0.5, 0.3, 0.2, 0.
 
 def test_time_grid_is_the_union_of_change_points():
     from analysis.trajectories import time_grid
-    assert time_grid(TRAJS).tolist() == [2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 9.0, 10.0]
+    # with the instant after each run's end but the last, where that run leaves the aggregate
+    assert time_grid(TRAJS).tolist() == [2.0, 3.0, 4.0, 5.0, 6.0, 8.0, np.nextafter(8.0, 9.0), 9.0,
+                                         np.nextafter(9.0, 10.0), 10.0]
     assert time_grid(TRAJS, n_points=5).tolist() == [2.0, 4.0, 6.0, 8.0, 10.0]
     np.testing.assert_allclose(time_grid(TRAJS, n_points=3, log=True), [2.0, math.sqrt(20), 10.0])
 
@@ -394,8 +396,8 @@ def test_aggregate_by_method_and_final_values(small_experiments):
     agg = aggregate_by_method(exps)
     assert set(agg["method"]) == set(METHODS) and (agg["n_seeds"] == 3).all()
     for k, method in enumerate(METHODS):
-        last = agg[agg["method"] == method].iloc[-1]
-        assert last["center"] == pytest.approx(np.mean([small_final(k, s) for s in range(3)]))
+        last = agg[agg["method"] == method].iloc[-1]  # seed s ends s after seed 0: only seed 2 is left
+        assert last["n"] == 1 and last["center"] == pytest.approx(small_final(k, 2))
     finals = final_values(exps).set_index("experiment")
     assert finals.loc["bohb-1", "final"] == 0.01 and finals.loc["bohb-1", "trial_id"] == 3
 
@@ -605,10 +607,10 @@ def _labels(ax) -> list[str]:
 def test_anytime_draws_one_line_per_method_ending_at_its_final_values(small_experiments, stat):
     from analysis.plots import draw_anytime
     ax = draw_anytime(list(small_experiments.values()), stat=stat, time_axis="linear").axes[0]
-    center = np.mean if stat == "mean" else np.median
-    last = {line.get_label(): line.get_ydata()[-1] for line in ax.get_lines()}
-    assert last == {f"{m} (3 seeds)": pytest.approx(center([small_final(k, s) for s in range(3)]))
-                    for k, m in enumerate(METHODS)}
+    # Seed s ends s after seed 0: each line ends, thin, at the final value of seed 2, the last one running.
+    thin = {line.get_color(): line.get_ydata()[-1] for line in ax.get_lines() if line.get_label() == "_ended"}
+    last = {line.get_label(): thin[line.get_color()] for line in ax.get_lines() if line.get_label().endswith("seeds)")}
+    assert last == {f"{m} (3 seeds)": pytest.approx(small_final(k, 2)) for k, m in enumerate(METHODS)}
     assert len(ax.collections) == len(METHODS)  # one band per method
     assert ax.get_ylabel().startswith("best validation error") and ax.get_xlabel().startswith("tuner time")
 
