@@ -149,6 +149,7 @@ def run(plan: LaunchPlan, progress_bar: bool = True, callbacks: Sequence[TunerCa
         scheduler = plan.scheduler.build(config_space, benchmark.metric, benchmark.mode, budget, args.seed,
                                          config_key=benchmark.config_key, accepts=benchmark.accepts,
                                          configspace=benchmark.configspace() if benchmark.configspace else None)
+        backend = plan.backend.start(benchmark, args.n_workers, args.table_seed, args.seed, plan.backend_options)
     except session.UsageError as error:
         print(error, file=sys.stderr)
         return 2
@@ -160,7 +161,6 @@ def run(plan: LaunchPlan, progress_bar: bool = True, callbacks: Sequence[TunerCa
     folder.mkdir(parents=True, exist_ok=True)
     if args.max_num_trials is not None:
         scheduler = TrialLimit(scheduler, args.max_num_trials)
-    backend = plan.backend.start(benchmark, args.n_workers, args.table_seed, args.seed, plan.backend_options)
     writer = ResultsWriter(folder, session.metadata(plan, experiment_metadata(plan, config_space)),
                            hyperparameters=list(benchmark.config_space), metric=benchmark.metric,
                            mode=benchmark.mode, budget=budget, scheduler_columns=plan.scheduler.columns)

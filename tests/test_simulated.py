@@ -1,5 +1,6 @@
 """The simulated backend: NAS-Bench-201 tables as Syne Tune blackboxes, replayed by the registered schedulers."""
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,7 @@ from syne_tune.blackbox_repository.blackbox import Blackbox
 
 from benchmarks.nasbench201.blackbox import OBJECTIVES, NB201Blackbox
 from benchmarks.nasbench201.encoding import HP_NAMES, NUM_ARCHS, class_of, config_to_index, index_to_config
-from benchmarks.nasbench201.table import ArchitectureNotInTableError, NB201Table
+from benchmarks.nasbench201.table import ArchitectureNotInTableError, NB201Table, TableError
 from benchmarks.registry import BENCHMARKS
 from conftest import NB201_TABLE_EPOCHS as EPOCHS
 from conftest import read_results, simulate
@@ -233,3 +234,47 @@ def test_the_summary_reports_the_incumbents_test_error_and_marks_estimates(estim
     value = f"{best['valid_error']:.4g}" + ("*" if best["estimated"] == 1 else "")
     assert f"| {value} | {best['test_error']:.4g} | {int(best['epoch'])} | {int(best['trial_id'])} |" in row
     assert (ESTIMATED_NOTE in summary) == (best["estimated"] == 1)
+
+
+def _with_epoch_times(path, tmp_path, change) -> "Path":
+    """A copy of the table at ``path`` whose epoch times ``change`` (archs, times) edits in place."""
+    table = NB201Table.load(path)
+    metrics = {m: np.array(table.array(m), dtype=np.float32) for m in table.metrics}
+    change(table.archs, metrics["epoch_time"])
+    return NB201Table(np.array(table.archs), list(table.seeds), metrics, dataset="gaps").save(tmp_path / "gaps.npz")
+
+
+def test_missing_epoch_times_are_filled_so_simulated_time_goes_forward(nb201_table_path, tmp_path):
+    def gaps(archs, times):
+        times[::7, 1, 2] = np.nan  # one seed's epoch: the class's other seed's time at that epoch
+        times[3::7, :, 4] = np.nan  # both seeds' epoch: the class's mean over its measured epochs
+
+    table = NB201Table.load(_with_epoch_times(nb201_table_path, tmp_path, gaps))
+    blackbox = NB201Blackbox(table)
+    elapsed = OBJECTIVES.index("elapsed_time")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch no seed of a class measured
+        per_seed = expected_answers(table, "epoch_time")
+    assert any(np.isnan(times).all(axis=0).any() for times in per_seed.values())  # both kinds of gap are tested
+    for rep, times in per_seed.items():
+        want = np.where(np.isnan(times), np.nanmean(times), times)
+        for seed in (0, 1):
+            got = blackbox.objective_function(index_to_config(rep), seed=seed)[:, elapsed]
+            assert np.allclose(got, np.cumsum(want[seed]), rtol=1e-5), (rep, seed)
+            assert (np.diff(got) > 0).all()
+
+
+def test_a_class_without_epoch_times_is_refused_in_one_sentence(nb201_table_path, tmp_path, launch_in_process, capsys):
+    def untimed(archs, times):
+        alone = next(r for r, a in enumerate(archs) if sum(class_of(int(b)) == class_of(int(a)) for b in archs) == 1)
+        times[alone] = np.nan  # the only row of its class
+
+    path = _with_epoch_times(nb201_table_path, tmp_path, untimed)
+    n_classes = len({class_of(int(a)) for a in NB201Table.load(path).archs})
+    with pytest.raises(TableError, match=f"no epoch times for 1 of its {n_classes} classes"):
+        NB201Blackbox(NB201Table.load(path))
+    code = launch_in_process("--scheduler", "random_search", "--backend", "simulated", "--benchmark", "nasbench201",
+                             "--dataset", str(path), "--experiment-name", "untimed", cwd=tmp_path)
+    err = capsys.readouterr().err
+    assert code == 2 and "no epoch times" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "results" / "untimed").exists()

@@ -5,6 +5,10 @@ official tables) or several members of a class. A cell is answered by the mean o
 per seed and epoch, so every member of a class gets the same answer; a cell whose class has no row is not answered
 (`answered` says so) rather than estimated from other classes: leave-one-out, a nearest-neighbour estimate was worse
 than predicting the median on the MNIST-10k table.
+
+Epoch times are the cost of an answer, not the answer: where a seed's time of an epoch is missing (converted tables
+lack some), it is the mean of the class's other seeds at that epoch, else of the class's measured epochs, so that
+time keeps going forward.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ class ClassAnswers:
         self._position = {int(c): i for i, c in enumerate(self.classes)}
         self._metrics = {name: _mean_by_group(table.array(name), rows_class, len(self.classes))
                          for name in table.metrics}
+        if "epoch_time" in self._metrics:
+            self._metrics["epoch_time"] = _fill_times(self._metrics["epoch_time"])
         self._figures = {name: _mean_by_group(table.figure_array(name), rows_class, len(self.classes))
                          for name in table.arch_figures}
         self.seeds = table.seeds
@@ -83,6 +89,22 @@ def _mean_by_group(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.
     np.add.at(counts, groups, finite)
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums / counts
+
+
+def _fill_times(times: np.ndarray) -> np.ndarray:
+    """(classes, seeds, epochs) times with each missing one the class's mean over the other seeds at that epoch, else
+    over all its measured times; NaN only for a class with no time at all."""
+    filled = np.where(np.isnan(times), _nanmean_axis(times, axis=1), times)
+    overall = _nanmean_axis(filled.reshape(len(times), -1), axis=1)[:, :, None]
+    return np.where(np.isnan(filled), overall, filled)
+
+
+def _nanmean_axis(values: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over ``axis`` ignoring NaN, kept as a length-1 axis; NaN (without a warning) where all are NaN."""
+    finite = ~np.isnan(values)
+    count = finite.sum(axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finite, values, 0.0).sum(axis=axis, keepdims=True) / count
 
 
 def _nanmean(block: np.ndarray) -> np.ndarray:

@@ -18,9 +18,9 @@ import numpy as np
 from syne_tune.config_space import randint
 
 from .answers import ClassAnswers
-from .encoding import HP_NAMES, config_to_index
+from .encoding import HP_NAMES, config_to_index, index_to_string
 from .space import config_space
-from .table import NB201Table
+from .table import NB201Table, TableError
 
 TABULATED = ("valid_error", "valid_loss", "train_loss", "test_error", "elapsed_time")
 OBJECTIVES = (*TABULATED, "estimated")
@@ -59,7 +59,14 @@ class NB201Blackbox:
         # (classes, seeds, epochs, objectives); a seed missing for a class takes the class's seed mean
         missing = np.full((len(self.answers.classes), len(self.seeds), table.n_epochs), np.nan)
         columns = [self.answers.array(m) if m in table.metrics else missing for m in TABULATED[:-1]]
-        columns.append(np.cumsum(self.answers.array("epoch_time"), axis=2))
+        elapsed = np.cumsum(self.answers.array("epoch_time"), axis=2)
+        untimed = np.flatnonzero(~np.isfinite(elapsed).all(axis=(1, 2)))
+        if len(untimed):  # simulated time could not go on past such a cell's first report
+            raise TableError(
+                f"The {table.dataset} table has no epoch times for {len(untimed)} of its {len(elapsed)} classes (e.g. "
+                f"{index_to_string(int(self.answers.classes[untimed[0]]))}); the simulated backends need them to "
+                "keep time: add `epoch_time` to those rows or leave them out of the table.")
+        columns.append(elapsed)
         values = np.stack(columns, axis=-1)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a metric the table lacks stays NaN
