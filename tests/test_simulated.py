@@ -1,6 +1,7 @@
 """The simulated backend: NAS-Bench-201 tables as Syne Tune blackboxes, replayed by the registered schedulers."""
 import dataclasses
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -236,7 +237,7 @@ def test_the_summary_reports_the_incumbents_test_error_and_marks_estimates(estim
     assert (ESTIMATED_NOTE in summary) == (best["estimated"] == 1)
 
 
-def _with_epoch_times(path, tmp_path, change) -> "Path":
+def _with_epoch_times(path, tmp_path, change) -> Path:
     """A copy of the table at ``path`` whose epoch times ``change`` (archs, times) edits in place."""
     table = NB201Table.load(path)
     metrics = {m: np.array(table.array(m), dtype=np.float32) for m in table.metrics}
