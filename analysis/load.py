@@ -16,9 +16,6 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from backends.registry import BACKENDS
-from launchers.compare import SAME_SETTINGS
-
 RESULTS_FILE = "results.csv"
 TRIALS_FILE = "trials.csv"
 METADATA_FILE = "metadata.json"
@@ -34,9 +31,12 @@ TRIAL_STATUSES = ("Completed", "Stopped", "Failed", "InProgress", "Paused")
 STALE_AFTER_S = 60.0
 # On this host, a live process with the launcher's pid but a heartbeat this old is another process (pid reused).
 PID_REUSED_AFTER_S = 600.0
-# The settings that runs must share to be seeds of one method: those a comparison's runs share (launchers/compare.py)
-# but the method and the seed, and the metric and mode (a custom benchmark's runs may differ in them).
-GROUP_SETTINGS = ("metric", "mode", *(k for k in SAME_SETTINGS if k not in ("scheduler", "seed")))
+# The metadata.json entries that runs must share to be seeds of one method (launchers/compare.py also requires them
+# of a comparison's runs); the metric and mode too, in which a custom benchmark's runs may differ.
+RUN_SETTINGS = ("benchmark", "dataset", "backend", "n_workers", "budget", "table_seed", "stop_criterion")
+GROUP_SETTINGS = ("metric", "mode", *RUN_SETTINGS)
+# Backends whose tuner_time is simulated, for folders written before metadata.json said so (``simulated_time``).
+SIMULATED_BACKENDS = ("simulated", "simulated_syne_tune")
 
 
 class ResultsFolderError(ValueError):
@@ -115,9 +115,9 @@ class Experiment:
 
     @property
     def simulated(self) -> bool:
-        """Whether the run's backend keeps simulated time (an unknown backend is taken to keep wall-clock time)."""
-        entry = BACKENDS.get(str(self.metadata.get("backend")))
-        return entry is not None and entry.simulated_time
+        """Whether the run's tuner_time is simulated seconds, as ``metadata.json`` records it."""
+        recorded = self.metadata.get("simulated_time")
+        return bool(recorded) if recorded is not None else self.metadata.get("backend") in SIMULATED_BACKENDS
 
     @property
     def time_unit(self) -> str:

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import METADATA_FILE, Experiment, ResultsFolderError, group_by_method
-from schedulers.hyperband_schedule import HyperbandSchedule
 
 TRAJECTORY_COLUMNS = ("time", "best", "trial_id", "epoch")
 
@@ -225,13 +224,11 @@ def rung_levels(min_resource: int, max_resource: int, eta: float) -> list[int]:
 
 
 def synchronous_rungs(exp: Experiment) -> list[int] | None:
-    """The rungs of a synchronous Hyperband/BOHB run: as ``metadata.json`` records them (``scheduler_kwargs``'s
-    ``budgets``), else computed from its budget as the scheduler does; None where neither is known."""
+    """The rungs of a synchronous Hyperband/BOHB run as ``metadata.json`` records them (``scheduler_kwargs``'s
+    ``budgets``); None where it does not."""
     recorded = (exp.metadata.get("scheduler_kwargs") or {}).get("budgets")
     if recorded is None:
-        budget = exp.budget
-        return None if budget is None else list(HyperbandSchedule(budget.min_resource, budget.max_resource,
-                                                                  budget.eta).budgets)
+        return None
     whole = isinstance(recorded, list) and recorded and all(
         isinstance(b, (int, float)) and not isinstance(b, bool) and b >= 1 and b == int(b) for b in recorded)
     if not whole:
@@ -243,24 +240,25 @@ def synchronous_rungs(exp: Experiment) -> list[int] | None:
 def budget_levels(exp: Experiment, max_levels: int = 8, fallback_eta: float | None = 3) -> list[int]:
     """The budget levels (epochs) at which trials of an experiment stopped or were promoted.
 
-    Synchronous Hyperband and BOHB: their rungs, round(max_resource * eta^-k) (see ``synchronous_rungs``). Other
-    schedulers: the levels min_resource * eta^k (and max_resource) of the budget that ``metadata.json`` records
-    (see ``rung_levels``). For folders without one, the epochs of completed trials, and the epochs at which at
-    least max(2, 5%) of the finished trials stopped (so that trials stopped at the end of the run do not count),
-    the ``max_levels`` most frequent. When that gives fewer than two levels (every trial ran to the end) and
+    Synchronous Hyperband and BOHB: their rungs, round(max_resource * eta^-k), as recorded (``synchronous_rungs``).
+    Other schedulers: the levels min_resource * eta^k (and max_resource) of the budget that ``metadata.json`` records
+    (see ``rung_levels``). For folders without either, the epochs of completed trials, and the epochs at which at
+    least max(2, 5%) of the finished trials stopped or were paused (so that trials stopped at the end of the run do
+    not count), the ``max_levels`` most frequent. When that gives fewer than two levels (every trial ran to the end) and
     ``fallback_eta`` is set, the levels 1 * fallback_eta^k are used, so that budgets can still be compared. Only
     levels reached by some report are returned.
     """
     budget = exp.budget
     reached = exp.results[exp.resource_attr].dropna()
     max_reached = int(reached.max()) if len(reached) else 0
-    levels = synchronous_rungs(exp) if exp.method in SYNC_HYPERBAND else None
-    if levels is None and budget is not None:
+    synchronous = exp.method in SYNC_HYPERBAND
+    levels = synchronous_rungs(exp) if synchronous else None
+    if levels is None and budget is not None and not synchronous:
         levels = rung_levels(budget.min_resource, budget.max_resource, budget.eta)
     if levels is None:
         trials = exp.trials[exp.trials["epochs"] > 0]
         completed = trials.loc[trials["status"] == "Completed", "epochs"].value_counts()
-        stopped = trials.loc[trials["status"] == "Stopped", "epochs"].value_counts()
+        stopped = trials.loc[trials["status"].isin(["Stopped", "Paused"]), "epochs"].value_counts()
         threshold = max(2.0, 0.05 * (completed.sum() + stopped.sum()))
         counts = pd.concat([completed, stopped[stopped >= threshold]]).groupby(level=0).sum()
         counts = counts.sort_values(ascending=False, kind="mergesort")

@@ -25,16 +25,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from analysis.load import RUN_SETTINGS
 from launchers.cli import LaunchPlan, parse_args
 from schedulers.registry import SCHEDULERS
 
 # The flags passed on to each run as they are (the launcher checks them).
 RUN_FLAGS = ("benchmark", "dataset", "n_workers", "max_wallclock_time", "max_num_trials", "min_epochs",
              "max_epochs", "eta", "table_seed")
-# metadata.json entries that must match for a finished run to count as one of this comparison's; but for the
-# scheduler and the seed, also those that runs must share to be seeds of one method in the analysis (analysis/load.py).
-SAME_SETTINGS = ("benchmark", "dataset", "backend", "scheduler", "seed", "n_workers", "budget", "table_seed",
-                 "stop_criterion")
+# metadata.json entries that must match for a finished run to count as one of this comparison's: those that runs
+# share to be seeds of one method in the analysis, and the method and the seed.
+SAME_SETTINGS = (*RUN_SETTINGS, "scheduler", "seed")
 RUNS = "runs"
 
 

@@ -59,6 +59,7 @@ def experiment_metadata(plan: LaunchPlan, config_space: dict[str, Any]) -> dict[
         "seed": args.seed,
         "n_workers": args.n_workers,
         "backend": plan.backend.name,
+        "simulated_time": plan.backend.simulated_time,  # tuner_time in simulated seconds (for the analysis)
         "table_seed": args.table_seed if plan.backend.uses_table else None,
         "sampling": benchmark.sampling_note or "the whole config space",
         "table_noise": table_noise(benchmark.seed_noise, len(benchmark.table_seeds), args.table_seed),

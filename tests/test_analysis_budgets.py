@@ -18,7 +18,8 @@ SYNC = ("hyperband", "bohb", "bohb_uncapped")
 def _hyperband_run(root, scheduler: str, max_resource: int, eta: float, record: bool):
     """A run laid out as synchronous Hyperband's schedule on 1..max_resource: in each bracket, the j-th best trial
     reports every epoch up to the last rung it is promoted to; odd trials are model-based picks.
-    ``record``: metadata.json holds the scheduler's arguments as the launcher writes them (else none)."""
+    ``record``: metadata.json holds the scheduler's arguments as the launcher writes them (else none, as in a
+    folder from elsewhere: the levels are then where trials ended)."""
     from analysis.load import load_experiment
     from schedulers.budget import Budget
     from schedulers.hyperband_schedule import HyperbandSchedule
@@ -41,7 +42,7 @@ def _hyperband_run(root, scheduler: str, max_resource: int, eta: float, record: 
     return load_experiment(folder), last_epoch
 
 
-@pytest.mark.parametrize("record", (True, False), ids=("recorded", "computed"))
+@pytest.mark.parametrize("record", (True, False), ids=("recorded", "from_where_trials_ended"))
 @pytest.mark.parametrize("scheduler", SYNC)
 def test_synchronous_hyperband_figures_count_trials_at_its_rungs(tmp_path, scheduler, record):
     from analysis.plots import budget_label, draw_finished_over_time, draw_model_based_histograms
@@ -64,8 +65,12 @@ def test_synchronous_hyperband_levels_on_a_long_range(tmp_path):
     from analysis.load import load_experiment
     from analysis.trajectories import budget_levels
     reports = [{"trial_id": 0, "tuner_time": float(e), "epoch": e, "valid_error": 1 / e} for e in range(1, 201)]
+    from schedulers.budget import Budget
+    from schedulers.registry import get_scheduler
+
+    kwargs = get_scheduler("hyperband").arguments({}, Budget("epoch", 1, 200, 3))  # what the launcher records
     folder = write_results_folder(tmp_path, "hb200", reports, {0: {"x": 0.0}}, scheduler="hyperband",
-                                  max_resource=200, eta=3)
+                                  max_resource=200, eta=3, scheduler_kwargs=kwargs)
     # s_max = floor(log_3 200) = 4; rungs 200 * 3^-k rounded: 2, 7, 22, 67, 200
     assert budget_levels(load_experiment(folder)) == [round(200 / 3 ** k) for k in range(4, -1, -1)]
 

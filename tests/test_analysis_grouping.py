@@ -110,10 +110,18 @@ def test_every_simulated_backend_keeps_simulated_seconds(backend, simulated, tmp
     assert f"times in {unit}." in summary(tmp_path)
 
 
-def test_the_analysis_does_not_load_the_simulators():
-    code = ("import sys, analysis.load, analysis.summary; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'syne_tune', 'sklearn', 'ray') "
-            "or m.startswith('backends.simulated')))")
+@pytest.mark.parametrize("simulated", [True, False])
+def test_metadata_says_whether_time_is_simulated(simulated, tmp_path):
+    from analysis.load import load_experiment
+    exp = load_experiment(run_folder(tmp_path, "run", 0.1, backend="a_new_backend", simulated_time=simulated))
+    assert exp.simulated is simulated
+
+
+def test_the_analysis_reads_results_folders_without_the_tuning_code():
+    # The results folder is the only contract between tuning and analysis (ARCHITECTURE.md).
+    code = ("import sys, analysis.load, analysis.summary, analysis.trajectories, analysis.workers, analysis.plots; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'syne_tune', 'sklearn', 'ray', "
+            "'launchers', 'backends', 'schedulers', 'benchmarks')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -50,7 +50,7 @@ def test_a_paused_trial_frees_its_worker_until_it_is_resumed(scheduler):
     # promoted, resumes 20-30 and completes.
     exp = experiment([(0, 10.0, 1), (1, 20.0, 1), (0, 30.0, 2)], starts={0: 0.0, 1: 10.0},
                      statuses={0: "Completed", 1: "Stopped"}, scheduler=scheduler, n_workers=1, budget=(1, 2, 2),
-                     brackets={0: 0, 1: 0})
+                     brackets={0: 0, 1: 0}, scheduler_kwargs={"budgets": [1, 2]})
     # The resumed run needs as long before its report as the first one did (10 s): it starts when trial 1 ends.
     assert rows(busy_intervals(exp)) == [(0, 0.0, 10.0), (0, 20.0, 30.0), (1, 10.0, 20.0)]
     assert concurrency(exp)["running"].max() == 1

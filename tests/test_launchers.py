@@ -21,8 +21,9 @@ RESULTS_COLUMNS = ["trial_id", "tuner_time", "epoch", "valid_error", "valid_loss
 TRIALS_COLUMNS = ["trial_id", "status", "epochs", "best_metric", "last_metric", "start_time", "end_time",
                   "estimated"]
 METADATA_KEYS = {"experiment_name", "benchmark", "metric", "mode", "budget", "scheduler", "scheduler_kwargs",
-                 "trial_columns", "seed", "n_workers", "backend", "table_seed", "sampling", "table_noise",
-                 "stop_criterion", "config_space", "command_line", "versions", "start_time", "end_time", "status"}
+                 "trial_columns", "seed", "n_workers", "backend", "simulated_time", "table_seed", "sampling",
+                 "table_noise", "stop_criterion", "config_space", "command_line", "versions", "start_time", "end_time",
+                 "status"}
 
 
 def parse_error(capsys, *flags: str, scheduler: str | None = "bohb") -> str:
@@ -238,6 +239,7 @@ def test_launcher_tunes_mnist_convnet_and_writes_documented_results(synthetic_mn
     assert metadata["budget"] == {"resource_attr": "epoch", "min_resource": 1, "max_resource": 2, "eta": 3}
     assert metadata["scheduler"] == scheduler and metadata["status"] == "finished"
     assert metadata["table_noise"] is None and metadata["sampling"] == "the whole config space"
+    assert metadata["simulated_time"] is False
     assert len(trials) == 3 and set(trials["status"]) <= {"Completed", "Stopped"}
     assert results["valid_error"].between(0, 1).all() and results["epoch"].max() <= 2
     # The printed summary's best is the best of results.csv.

@@ -79,7 +79,7 @@ def test_a_hundred_trial_bohb_run_at_four_workers(nb201_table_path, tmp_path, la
     results, trials, metadata = simulate_in_process(launch_in_process, tmp_path, nb201_table_path, "bohb", "hundred",
                                                     "--n-workers", "4")
     assert len(trials) == 100 and set(trials["model_based"]) == {True, False}  # default: 100 trials
-    assert metadata["table_seed"] == "mean"
+    assert metadata["table_seed"] == "mean" and metadata["simulated_time"] is True
     # The closing line names the best report: its trial, its epoch, and how far that trial ran.
     best = trials.loc[trials["best_metric"].idxmin()]
     rows = results[(results["trial_id"] == best["trial_id"]) & (results["valid_error"] == best["best_metric"])]
