@@ -94,21 +94,14 @@ def _mean_by_group(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.
 def _fill_times(times: np.ndarray) -> np.ndarray:
     """(classes, seeds, epochs) times with each missing one the class's mean over the other seeds at that epoch, else
     over all its measured times; NaN only for a class with no time at all."""
-    filled = np.where(np.isnan(times), _nanmean_axis(times, axis=1), times)
-    overall = _nanmean_axis(filled.reshape(len(times), -1), axis=1)[:, :, None]
+    filled = np.where(np.isnan(times), _nanmean(times, axis=1, keepdims=True), times)
+    overall = _nanmean(filled.reshape(len(times), -1), axis=1)[:, None, None]
     return np.where(np.isnan(filled), overall, filled)
 
 
-def _nanmean_axis(values: np.ndarray, axis: int) -> np.ndarray:
-    """Mean over ``axis`` ignoring NaN, kept as a length-1 axis; NaN (without a warning) where all are NaN."""
+def _nanmean(values: np.ndarray, axis: int = 0, keepdims: bool = False) -> np.ndarray:
+    """Mean over ``axis`` ignoring NaN; NaN (without a warning) where all are NaN."""
     finite = ~np.isnan(values)
-    count = finite.sum(axis=axis, keepdims=True)
+    count = finite.sum(axis=axis, keepdims=keepdims)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(finite, values, 0.0).sum(axis=axis, keepdims=True) / count
-
-
-def _nanmean(block: np.ndarray) -> np.ndarray:
-    finite = ~np.isnan(block)
-    count = finite.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(finite, block, 0.0).sum(axis=0) / count
+        return np.where(finite, values, 0.0).sum(axis=axis, keepdims=keepdims) / count
