@@ -162,11 +162,15 @@ def read_results(folder: Path) -> tuple:
 @pytest.fixture(scope="session")
 def nb201_table_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A NAS-Bench-201 table of 400 of the 15,625 cells with smooth synthetic learning curves."""
+    return write_synthetic_nb201_table(tmp_path_factory.mktemp("table") / "synthetic.npz")
+
+
+def write_synthetic_nb201_table(path: Path, epochs: int = NB201_TABLE_EPOCHS) -> Path:
+    """Write ``nb201_table_path``'s table, with ``epochs`` epochs, to ``path``."""
     from benchmarks.nasbench201.encoding import NUM_ARCHS
     from benchmarks.nasbench201.table import NB201Table
 
     rng = np.random.default_rng(0)
-    epochs = NB201_TABLE_EPOCHS
     archs = np.sort(rng.choice(NUM_ARCHS, 400, replace=False))
     quality = rng.uniform(0.05, 0.9, size=(len(archs), 2, 1))
     valid_error = np.clip(quality + 0.5 / np.arange(1, epochs + 1)[None, None, :]
@@ -176,7 +180,6 @@ def nb201_table_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
                "epoch_time": np.broadcast_to(rng.uniform(0.5, 1.0, (len(archs), 1, 1)), valid_error.shape)}
     metrics = {name: np.ascontiguousarray(values, dtype=np.float32) for name, values in metrics.items()}
     metrics["valid_error"][0, 1] = np.nan  # one seed missing: filled with the other seed
-    path = tmp_path_factory.mktemp("table") / "synthetic.npz"
     NB201Table(archs, [0, 1], metrics, dataset="synthetic").save(path)
     return path
 

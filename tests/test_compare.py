@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO_ROOT, default_signals, read_results
+from conftest import REPO_ROOT, default_signals, read_results, write_synthetic_nb201_table
 from launchers.compare import main
 
 RUNS = ["hyperband-seed0", "hyperband-seed1", "random_search-seed0", "random_search-seed1"]
@@ -98,22 +98,30 @@ def test_bad_flags_are_one_sentence(more, message, compare, capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_interrupted_comparison_keeps_complete_csvs_and_a_rerun_finishes_it(nb201_table_path, tmp_path):
+def test_an_interrupted_comparison_keeps_complete_csvs_and_a_rerun_finishes_it(tmp_path):
     """Runs in worker processes; SIGTERM (as Ctrl-C) stops them with their CSVs complete; the rerun does the rest."""
+    # 400 epochs make a random search run last seconds, not a fraction of one, so that the signal finds it running.
+    table = write_synthetic_nb201_table(tmp_path / "long.npz", epochs=400)
     out = tmp_path / "cmp"
     command = [sys.executable, str(REPO_ROOT / "launchers" / "compare.py"),
-               *flags(nb201_table_path, out, "--seeds", "3", "--max-num-trials", "300", "--jobs", "2")]
+               *flags(table, out, "--seeds", "3", "--max-num-trials", "300", "--jobs", "2")]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=default_signals)
+    started_before_a_finish: set[str] | None = None
 
-    def one_finished_one_running() -> bool:
-        # Waiting for a running one too: two runs that end together could leave none running when the signal lands.
-        states = {status(p) for p in (out / "runs").glob("*") if (p / "metadata.json").exists()}
-        return {"finished", "running"} <= states
+    def a_run_started_after_a_finish_is_running() -> bool:
+        # The first two runs start and may end together; a run that started after one finished has its whole
+        # length left when the signal lands.
+        nonlocal started_before_a_finish
+        states = {p.name: status(p) for p in (out / "runs").glob("*") if (p / "metadata.json").exists()}
+        if started_before_a_finish is None:
+            started_before_a_finish = set(states) if "finished" in states.values() else None
+            return False
+        return any(state == "running" and name not in started_before_a_finish for name, state in states.items())
 
     deadline = time.time() + 120
-    while time.time() < deadline and not one_finished_one_running():
-        time.sleep(0.1)
+    while time.time() < deadline and not a_run_started_after_a_finish_is_running():
+        time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Run the same command again" in err
