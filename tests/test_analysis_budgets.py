@@ -64,10 +64,10 @@ def test_synchronous_hyperband_figures_count_trials_at_its_rungs(tmp_path, sched
 def test_synchronous_hyperband_levels_on_a_long_range(tmp_path):
     from analysis.load import load_experiment
     from analysis.trajectories import budget_levels
-    reports = [{"trial_id": 0, "tuner_time": float(e), "epoch": e, "valid_error": 1 / e} for e in range(1, 201)]
     from schedulers.budget import Budget
     from schedulers.registry import get_scheduler
 
+    reports = [{"trial_id": 0, "tuner_time": float(e), "epoch": e, "valid_error": 1 / e} for e in range(1, 201)]
     kwargs = get_scheduler("hyperband").arguments({}, Budget("epoch", 1, 200, 3))  # what the launcher records
     folder = write_results_folder(tmp_path, "hb200", reports, {0: {"x": 0.0}}, scheduler="hyperband",
                                   max_resource=200, eta=3, scheduler_kwargs=kwargs)
