@@ -131,7 +131,7 @@ def _nasbench201(dataset: str | None) -> Benchmark:
         # Imported here: the blackbox brings in Syne Tune's simulator and scikit-learn, which a local run never needs.
         from benchmarks.nasbench201.blackbox import NB201Blackbox
 
-        return NB201Blackbox(table, **options)
+        return NB201Blackbox(table, answers=answers, **options)
 
     return Benchmark(
         name="nasbench201",

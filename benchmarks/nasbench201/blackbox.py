@@ -45,14 +45,15 @@ class NB201Blackbox:
     """Objectives per epoch (`valid_error`, `valid_loss`, `train_loss`, `test_error`, cumulative `elapsed_time`).
 
     `table_seed`: `mean` answers with the mean over the table's seeds; an int with that seed's curves; `random`
-    with the curves of a seed drawn per trial (the backend draws it and passes it as `seed`).
+    with the curves of a seed drawn per trial (the backend draws it and passes it as `seed`). `answers`: the
+    table's `ClassAnswers` where the caller has built them already.
     """
 
-    def __init__(self, table: NB201Table, table_seed: str | int = "mean"):
+    def __init__(self, table: NB201Table, table_seed: str | int = "mean", answers: ClassAnswers | None = None):
         self.configuration_space = config_space()
         self.fidelity_space = {"epoch": randint(1, table.n_epochs)}
         self.objectives_names = list(OBJECTIVES)
-        self.answers = ClassAnswers(table)
+        self.answers = answers if answers is not None else ClassAnswers(table)
         self.table = table
         self.seeds = tuple(table.seeds)
         self.table_seed = parse_table_seed(table_seed, self.seeds)
