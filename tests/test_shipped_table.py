@@ -17,6 +17,7 @@ from benchmarks.nasbench201.table import default_table_path, load_named_table
 from conftest import REPO_ROOT, reports, run_script
 
 SHIPPED = "mnist10k"
+TABLES = ("mnist10k", "fmnist")
 FASHION_MNIST = REPO_ROOT.parent / "shared" / "datasets" / "fashion-mnist"  # where the card's command looks
 
 
@@ -27,12 +28,15 @@ def table():
     return load_named_table(SHIPPED)[0]
 
 
-@pytest.fixture(scope="module")
-def answers(table):
-    return ClassAnswers(table)
+@pytest.fixture(scope="module", params=TABLES)
+def any_table(request):
+    """Each table the project ships, with its answers."""
+    table = load_named_table(request.param)[0]
+    return table, ClassAnswers(table)
 
 
-def test_every_member_of_a_class_gets_the_same_answer(answers):
+def test_every_member_of_a_class_gets_the_same_answer(any_table):
+    _, answers = any_table
     answered = 0
     for rep in class_representatives():
         members = class_members(rep)
@@ -43,10 +47,11 @@ def test_every_member_of_a_class_gets_the_same_answer(answers):
         want = answers.curve(rep, "valid_error")
         for member in members:
             assert np.array_equal(answers.curve(member, "valid_error"), want)
-    assert answered == len(answers.answered_cells()) > 4432  # more cells than the old exact matches
+    assert answered == len(answers.answered_cells()) > 4432  # more cells than mnist10k's old exact matches
 
 
-def test_no_working_cell_is_answered_with_a_degenerate_curve(table, answers):
+def test_no_working_cell_is_answered_with_a_degenerate_curve(any_table):
+    table, answers = any_table
     degenerate = [answers.curve(int(a), "valid_error") for a in table.archs if not is_working(int(a))]
     assert degenerate and all(curve[-1] > 0.8 for curve in degenerate)  # the zero-output cells are near chance
     for index in answers.answered_cells():
@@ -55,14 +60,15 @@ def test_no_working_cell_is_answered_with_a_degenerate_curve(table, answers):
             assert curve[-1] < 0.5 and not any(np.array_equal(curve, d) for d in degenerate)
 
 
-def test_errors_lie_in_0_1_without_nan_and_runtimes_are_positive(table):
+def test_errors_lie_in_0_1_without_nan_and_runtimes_are_positive(any_table):
+    table, _ = any_table
     for metric in ("train_error", "valid_error", "test_error"):
         values = table.array(metric)
         assert not np.isnan(values).any() and (values >= 0).all() and (values <= 1).all(), metric
     for metric in ("train_loss", "valid_loss", "test_loss"):
         assert np.isfinite(table.array(metric)).all(), metric
     assert (table.array("epoch_time") > 0).all()
-    assert table.n_epochs >= 9  # budgets 1, 3 and 9 exist for eta 3
+    assert table.n_epochs >= 6  # Hyperband at eta 3 has at least two budgets (2 and 6 on fmnist, 1, 3, 9 on mnist10k)
     assert (np.asarray([table.figure(int(a), "params") for a in table.archs]) > 0).all()
 
 
@@ -141,3 +147,34 @@ def test_fashion_mnist_rows_are_reproduced_by_the_card_command():
         for metric in ("train_loss", "valid_error", "test_error"):
             mean = np.mean(record["metrics"][metric], axis=0)
             assert [m[metric] for m in metrics] == pytest.approx(mean, rel=1e-4, abs=1e-6), (record["arch"], metric)
+
+
+def test_fashion_mnist_table_and_card_come_from_the_runs_file():
+    """The shipped `fmnist` table holds exactly the runs file's classes (its first lines: the file grows while the
+    generator runs, the table is rebuilt at the end of a session) with their numbers, and its card's figures are
+    those of the runs, recomputed here from the lines."""
+    table, path = load_named_table("fmnist")
+    _, results = read_runs(REPO_ROOT / "benchmarks" / "nasbench201" / "data" / "fmnist-runs.jsonl")
+    built = results[:len(table)]
+    assert sorted(r["arch"] for r in built) == [int(a) for a in table.archs]
+    for r in built[::97]:  # a spread of rows, every metric and seed
+        for metric, curves in r["metrics"].items():
+            for k, curve in enumerate(curves):
+                np.testing.assert_array_equal(table.curve(r["arch"], metric, k), np.float32(curve))
+    working = [r for r in built if is_working(r["arch"])]
+    seeds = np.array([[c[-1] for c in r["metrics"]["valid_error"]] for r in working], dtype=np.float32)
+    final = seeds.mean(axis=1)
+    test = np.array([np.mean(r["metrics"]["test_error"], axis=0)[-1] for r in working], dtype=np.float32)
+    epochs = len(working[0]["metrics"]["valid_error"][0])
+    early = np.array([np.mean(r["metrics"]["valid_error"], axis=0)[epochs // 3 - 1] for r in working], np.float32)
+    card = path.with_suffix(".md").read_text()
+    assert f"{len(built)} of the 6466 classes" in card
+    assert f"Over the {len(working):,} working classes" in card
+    assert f"median {np.median(final):.4f}" in card
+    assert f"same answers (Spearman): {spearmanr(final, test).statistic:.3f}" in card
+    assert f"epoch {epochs} validation error (Spearman): {spearmanr(early, final).statistic:.3f}" in card
+    r = spearmanr(seeds[:, 0], seeds[:, 1]).statistic
+    sd = np.std(seeds[:, 0] - seeds[:, 1], ddof=1) / np.sqrt(2)
+    assert f"(Spearman over {len(working):,} classes): {r:.3f}" in card
+    assert f"noise standard deviation of {sd:.4f}" in card and f"standard error of {sd / np.sqrt(2):.4f}" in card
+    assert f"differ by less than about {2 * sd:.4f}" in card
