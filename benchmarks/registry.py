@@ -209,7 +209,7 @@ BENCHMARKS: dict[str, BenchmarkEntry] = {entry.name: entry for entry in (
     BenchmarkEntry("mnist_convnet", "trains the MNIST convnet", _mnist_convnet),
     BenchmarkEntry("nasbench201", "looks NAS-Bench-201 cells up in a table", _nasbench201,
                    dataset_help=f"table name in benchmarks/nasbench201/data/ ({_table_names()}; each described "
-                   "by its .md card) or a .npz path (default mnist10k)",
+                   "by its .md card) or a .npz path (default fmnist)",
                    tabulated=True),
     BenchmarkEntry("mnist_convnet_efficient", "trains the MNIST convnet with optional separable convolutions and "
                    "squeeze-and-excitation blocks", _mnist_convnet_efficient),

@@ -3,8 +3,8 @@
 (a) ``synthetic``: a table built here with every official class of NAS-Bench-201's 15,625 cells, whose final
     validation error is a sum of per-edge effects plus class noise, and whose early epochs predict the last one
     (the script prints the Spearman correlation of epoch 1 and epoch 9 over classes): the setting multi-fidelity
-    methods are made for. (b) ``shipped``: the project's MNIST-10k table (6,660 of 15,625 cells answered; low budgets
-    barely predict high ones there, ../shared/FINDINGS.md).
+    methods are made for. (b) ``shipped``: the default table (``DEFAULT_TABLE``; ``--shipped NAME`` picks another
+    of the project's tables): measured architectures, whose early epochs predict the last one far less.
 
 Each method runs ``--seeds`` seeds of ``--time`` simulated seconds at 4 workers through the real launcher
 (``launch.py --backend simulated``, in process). Per method it prints: the best validation error found (mean and
@@ -14,9 +14,11 @@ seeds of the first time it reports random search's mean final best, censored at 
 the run's length over that time); on the synthetic table the regret (best minus the optimum) as a ratio to
 random search's, and how many seeds found a top-10 class and how fast; and the trials started, and the share of
 starts that repeated a configuration (by official class) already started in the run. ``--scaling`` adds the wall
-time per trial of BOHB and Hyperband runs of growing length.
+time per trial of BOHB and Hyperband runs of growing length. Without ``--time`` a table's runs last as long as
+35 trials at full budget per worker (a table's epochs cost different simulated times: about 250 s on the synthetic
+table, 630 s on ``fmnist``), so tables are compared at the same number of full-budget evaluations.
 
-    python perf/compare_schedulers.py                       # both tables, 20 seeds, 250 s: ~4 min on 2 cores
+    python perf/compare_schedulers.py                       # both tables, 20 seeds: ~5 min on 2 cores
     python perf/compare_schedulers.py --tables synthetic --seeds 5 --time 500
 """
 from __future__ import annotations
@@ -38,6 +40,7 @@ import pandas as pd
 METHODS = ("random_search", "asha", "hyperband", "async_bohb", "bohb", "bohb_uncapped")
 WORKERS = 4
 EPOCHS = 9
+FULL_TRIALS_PER_WORKER = 35  # the default budget, in trials at full budget
 
 
 def synthetic_table(path: Path, seed: int = 0) -> dict[str, float]:
@@ -98,6 +101,14 @@ def run_one(task: tuple[str, str, int, float, str, int | None]) -> dict[str, flo
             "results": within[["tuner_time", "valid_error"]].to_numpy()}
 
 
+def default_time(table: str) -> float:
+    """Simulated seconds of ``FULL_TRIALS_PER_WORKER`` full-budget trials per worker: the mean class's whole curve."""
+    from benchmarks.nasbench201.table import NB201Table
+
+    epoch_time = np.asarray(NB201Table.load(table).array("epoch_time"), dtype=float)
+    return FULL_TRIALS_PER_WORKER * float(np.nanmean(np.nanmean(epoch_time, axis=1).sum(axis=1)))
+
+
 def time_to(results: np.ndarray, target: float) -> float:
     """First tuner time at which a report reached ``target`` (inf if none did)."""
     hit = results[results[:, 1] <= target + 1e-9]
@@ -154,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", nargs="+", choices=["synthetic", "shipped"], default=["synthetic", "shipped"])
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--time", type=float, default=250.0, help="simulated seconds per run")
+    parser.add_argument("--time", type=float, default=None,
+                        help=f"simulated seconds per run (default: {FULL_TRIALS_PER_WORKER} full-budget trials per "
+                        "worker on each table)")
+    parser.add_argument("--shipped", default=None, help="the project's table to compare on (default: the default "
+                        "table)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs in parallel")
     parser.add_argument("--scaling", action="store_true", help="also time BOHB's scheduler over longer runs")
@@ -170,14 +185,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"synthetic table: optimum {reference['optimum']:.4f}, 10th best class {reference['top10']:.4f}, "
                   f"Spearman(epoch 1, epoch 9) over classes {reference['spearman_1_9']:.2f}")
         if "shipped" in args.tables:
-            tables["shipped"] = (str(default_table_path(DEFAULT_TABLE)), None)
+            tables["shipped"] = (str(default_table_path(args.shipped or DEFAULT_TABLE)), None)
         for label, (table, reference) in tables.items():
             started = time.perf_counter()
-            tasks = [(m, table, s, args.time, tmp, None) for m in args.methods for s in range(args.seeds)]
+            limit = args.time or round(default_time(table))
+            tasks = [(m, table, s, limit, tmp, None) for m in args.methods for s in range(args.seeds)]
             runs = list(pool.map(run_one, tasks))
-            print(f"\n{label} table: {args.seeds} seeds x {args.time:.0f} simulated s, {WORKERS} workers "
-                  f"({time.perf_counter() - started:.0f} s)")
-            print(summarise(runs, args.time, reference))
+            print(f"\n{label} table ({Path(table).stem}): {args.seeds} seeds x {limit:.0f} simulated s, {WORKERS} "
+                  f"workers ({time.perf_counter() - started:.0f} s)")
+            print(summarise(runs, limit, reference))
         if args.scaling and "synthetic" in tables:
             print("\nCost as runs grow (synthetic table, seed 0, whole simulated runs in one process): wall ms per "
                   "trial, and per trial added since the shorter run (flat if nothing grows with the run)")

@@ -1,5 +1,6 @@
 """The NAS-Bench-201 tables the project ships (trained by generate_table on MNIST-10k and on Fashion-MNIST) and the
 README's offline run."""
+import json
 import re
 import shlex
 import subprocess
@@ -11,9 +12,9 @@ import pytest
 from scipy.stats import spearmanr
 
 from benchmarks.nasbench201.answers import ClassAnswers
-from benchmarks.nasbench201.encoding import class_members, class_representatives, is_working
+from benchmarks.nasbench201.encoding import NUM_ARCHS, class_members, class_representatives, is_working
 from benchmarks.nasbench201.runs import read_runs
-from benchmarks.nasbench201.table import default_table_path, load_named_table
+from benchmarks.nasbench201.table import DEFAULT_TABLE, default_table_path, load_named_table
 from conftest import REPO_ROOT, reports, run_script
 
 SHIPPED = "mnist10k"
@@ -72,6 +73,16 @@ def test_errors_lie_in_0_1_without_nan_and_runtimes_are_positive(any_table):
     assert (np.asarray([table.figure(int(a), "params") for a in table.archs]) > 0).all()
 
 
+def test_the_default_table_measures_every_official_class_so_every_cell_has_a_measured_answer():
+    table, _ = load_named_table(DEFAULT_TABLE)
+    answers = ClassAnswers(table)
+    assert sorted(int(a) for a in table.archs) == sorted(class_representatives())  # all 6,466, each once
+    assert len(answers.answered_cells()) == NUM_ARCHS
+    card = default_table_path(DEFAULT_TABLE).with_suffix(".md").read_text()
+    assert "6466 of the 6466 classes (100.0%), answering 15,625 of the 15,625 cells" in card
+    assert "not yet trained" not in card
+
+
 def test_card_describes_the_table(table):
     card = default_table_path(SHIPPED).with_suffix(".md").read_text()
     assert f"{len(table)} of the 8765 isomorphism classes" in card and "2110 of the 6466 official classes" in card
@@ -98,7 +109,9 @@ def test_readme_offline_command_runs_end_to_end(tmp_path):
     trials = pd.read_csv(tmp_path / "offline" / "trials.csv")
     results = pd.read_csv(tmp_path / "offline" / "results.csv")
     assert len(trials) == 100 and results["valid_error"].between(0, 1).all()
-    assert set(results["estimated"]) <= {0, 1} and "Best valid_error" in run.stdout
+    assert set(results["estimated"]) == {0} and "Best valid_error" in run.stdout  # every answer a measurement
+    metadata = json.loads((tmp_path / "offline" / "metadata.json").read_text())
+    assert metadata["sampling"] == "the whole config space" and metadata["dataset"].endswith(f"{DEFAULT_TABLE}.npz")
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from .encoding import NUM_ARCHS, Arch, ArchitectureError, index_to_string, to_in
 
 FORMAT = "nb201-table/1"
 DATA_DIR = Path(__file__).resolve().parent / "data"
-DEFAULT_TABLE = "mnist10k"  # the table `--benchmark nasbench201` reads unless told otherwise
+DEFAULT_TABLE = "fmnist"  # the table `--benchmark nasbench201` reads unless told otherwise
 METRICS: tuple[str, ...] = ("train_loss", "train_error", "valid_loss", "valid_error", "test_loss", "test_error",
                             "epoch_time")
 _METRIC_PREFIX, _ARCH_PREFIX = "metric_", "arch_"
